@@ -1,0 +1,47 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from torchshrink.cli import main
+
+
+def test_measure_json(capsys):
+    assert main(["measure", "--model", "resnet20", "--input-shape", "3", "32", "32", "--json", "--no-latency"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"] == 272474 and 40e6 < out["macs"] < 42e6
+
+
+def test_every_command_has_help():
+    for cmd in ("train", "eval", "measure", "demo"):
+        r = subprocess.run([sys.executable, "-m", "torchshrink", cmd, "--help"], capture_output=True, text=True)
+        assert r.returncode == 0 and "usage" in r.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["measure", "--model", "resnet21", "--no-latency"], "'resnet20'"),
+    (["measure", "--model", "resnet20", "--in-channels", "1", "--no-latency"], "does not match --input-shape"),
+    (["train", "--model", "resnet8", "--data", "synthetic", "--set", "train.optim.lr=banana"], "train.optim.lr: expected a number"),
+    (["eval", "/nonexistent/model.pt"], "does not exist"),
+])
+def test_user_mistakes_end_in_one_clear_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_train_eval_resume_and_refuse_to_clobber(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--model", "resnet8", "--data", "synthetic", "--epochs", "1", "--out", str(out), "--no-progress",
+            "--set", "model.kwargs.width=0.25"]
+    assert main(argv) == 0
+    for f in ("config.yaml", "log.jsonl", "checkpoint.pt", "model.pt", "metrics.json"):
+        assert (out / f).is_file(), f
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["measurement"]["top1"] is not None
+    assert main(["eval", str(out / "model.pt"), "--data", "synthetic", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 128
+    assert main(argv[:-2] + ["--set", "model.kwargs.width=0.5"]) == 2
+    assert "already holds another run" in capsys.readouterr().err
+    assert main(argv[:-2] + ["--set", "model.kwargs.width=0.5", "--overwrite"]) == 0

@@ -1,0 +1,32 @@
+"""``torchshrink eval``: top-1/top-5 of a saved model file on a data set's test split."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..data import DataConfig, build_loaders
+from ..engine import evaluate
+from ..models import load_model
+from . import command
+from .common import set_threads
+
+
+@command("eval", help="evaluate a saved model file on a data set")
+class Eval:
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model_file", help="a model file written by torchshrink (e.g. runs/train/model.pt)")
+        p.add_argument("--data", default="fashion_mnist")
+        p.add_argument("--data-root", default=None)
+        p.add_argument("--test-size", type=int, default=0)
+        p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        set_threads(args.threads)
+        model = load_model(args.model_file)
+        loaders = build_loaders(DataConfig(name=args.data, root=args.data_root, test_size=args.test_size))
+        r = evaluate(model, loaders.test)
+        print(json.dumps(r) if args.json else f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  ({r['n']} images)")
+        return 0

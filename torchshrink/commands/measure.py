@@ -1,0 +1,53 @@
+"""``torchshrink measure``: parameters, size, MACs and latency of a registry model or a saved model file."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import TorchshrinkError
+from ..measure import format_table, measure
+from ..models import create_model, load_model
+from . import command
+
+
+@command("measure", help="count parameters, size and MACs and time the latency of a model")
+class Measure:
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--model", help="registry model name (e.g. resnet20, tv:resnet18)")
+        src.add_argument("--file", help="a model file written by torchshrink")
+        p.add_argument("--num-classes", type=int, default=10)
+        p.add_argument("--in-channels", type=int, default=None, help="default: the first value of --input-shape")
+        p.add_argument("--input-shape", type=int, nargs=3, default=[3, 32, 32], metavar=("C", "H", "W"))
+        p.add_argument("--batch-size", type=int, default=64, help="the second batch size timed (besides 1)")
+        p.add_argument("--repeats", type=int, default=30)
+        p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--no-latency", action="store_true", help="count only, do not time")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        shape = tuple(args.input_shape)
+        if min(shape) < 1:
+            raise TorchshrinkError(f"--input-shape must be three positive numbers C H W, got {' '.join(map(str, shape))}")
+        if args.file:
+            model = load_model(args.file)
+            name = args.file
+        else:
+            in_ch = args.in_channels or shape[0]
+            if in_ch != shape[0]:
+                raise TorchshrinkError(f"--in-channels {in_ch} does not match --input-shape channels {shape[0]}; make them equal")
+            model = create_model(args.model, num_classes=args.num_classes, in_channels=in_ch)
+            name = args.model
+        try:
+            m = measure(model, shape, name=name, batch_size=args.batch_size, repeats=args.repeats, threads=args.threads,
+                        latency=not args.no_latency)
+        except RuntimeError as e:
+            raise TorchshrinkError(f"the model does not run on input shape {shape} ({str(e).splitlines()[0][:120]}); "
+                                   "check --input-shape") from None
+        if args.json:
+            print(json.dumps(m.to_dict()))
+        else:
+            print(format_table([m]))
+        return 0

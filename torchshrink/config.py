@@ -1,0 +1,209 @@
+"""Dataclass configs parsed and validated at the edge (CLI, YAML files, recipes).
+
+:func:`from_dict` turns a plain dict (from YAML or the command line) into a dataclass, checking
+every key and type and collecting *all* problems before raising one :class:`ConfigError`. Range
+checks live in each dataclass's ``validate()`` method, which returns a list of problems.
+
+>>> from dataclasses import dataclass
+>>> @dataclass
+... class Opt:
+...     lr: float = 0.1
+...     epochs: int = 1
+...     def validate(self):
+...         return ["lr must be > 0"] if self.lr <= 0 else []
+>>> from_dict(Opt, {"lr": 0.5}).lr
+0.5
+>>> from_dict(Opt, {"lr": "x"})
+Traceback (most recent call last):
+...
+torchshrink.errors.ConfigError: lr: expected a number, got 'x'
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+from .errors import ConfigError, suggest
+
+C = TypeVar("C")
+
+
+def _type_name(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if tp in names:
+        return names[tp]
+    origin = get_origin(tp)
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
+    """Convert ``value`` to type ``tp`` or record a problem; returns the converted value."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            sub: list[str] = []
+            out = _convert(a, value, where, sub)
+            if not sub:
+                return out
+        problems.append(f"{where}: expected {' or '.join(_type_name(a) for a in args if a is not type(None))}, got {value!r}")
+        return value
+    if origin is typing.Literal:
+        if value not in get_args(tp):
+            problems.append(f"{where}: expected one of {', '.join(repr(a) for a in get_args(tp))}, got {value!r}{suggest(str(value), [str(a) for a in get_args(tp)])}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            problems.append(f"{where}: expected a mapping, got {value!r}")
+            return value
+        return _from_dict(tp, value, where + ".", problems)
+    if origin in (list, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            problems.append(f"{where}: expected a list, got {value!r}")
+            return value
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                problems.append(f"{where}: expected a list of {len(args)} values, got {value!r}")
+                return value
+            return tuple(_convert(a, v, f"{where}[{i}]", problems) for i, (a, v) in enumerate(zip(args, value)))
+        inner = args[0] if args else Any
+        out = [_convert(inner, v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(f"{where}: expected a mapping, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            problems.append(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{where}: expected a number, got {value!r}")
+            return value
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, Path)):
+            problems.append(f"{where}: expected a string, got {value!r}")
+        return str(value) if isinstance(value, Path) else value
+    return value
+
+
+def _from_dict(cls: type[C], data: dict, prefix: str, problems: list[str]) -> C:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            problems.append(
+                f"{prefix}{key}: unknown setting{suggest(key, fields)}; valid settings: {', '.join(fields)}"
+            )
+            continue
+        kwargs[key] = _convert(hints[key], value, prefix + key, problems)
+    missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING and n not in kwargs]  # type: ignore[misc]
+    for n in missing:
+        problems.append(f"{prefix}{n}: required setting is missing")
+    if missing or any(p.startswith(prefix) for p in problems):
+        return None  # type: ignore[return-value]
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        problems.extend(prefix + p for p in validate())
+    return obj
+
+
+def from_dict(cls: type[C], data: dict | None, collect: list[str] | None = None) -> C:
+    """Build dataclass ``cls`` from ``data``, validating keys, types and ranges.
+
+    All problems are gathered; they raise one :class:`ConfigError` (one line each) unless a
+    ``collect`` list is given, in which case they are appended to it and the caller decides.
+    """
+    problems: list[str] = [] if collect is None else collect
+    start = len(problems)
+    obj = _from_dict(cls, dict(data or {}), "", problems)
+    if collect is None and problems[start:]:
+        raise ConfigError("\n".join(problems[start:]))
+    return obj
+
+
+def to_dict(obj: Any) -> dict:
+    """A dataclass config as a plain dict (for YAML/JSON)."""
+    return dataclasses.asdict(obj)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with clear errors for a missing file or bad syntax."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist; check the path")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}; fix its syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of settings, not a {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict, returning a copy.
+
+    >>> apply_overrides({"optim": {"lr": 0.1}}, ["optim.lr=0.05", "epochs=3"])
+    {'optim': {'lr': 0.05}, 'epochs': 3}
+    """
+    import copy
+
+    out = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. optim.lr=0.05)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        set_path(out, key.strip(), value)
+    return out
+
+
+def set_path(data: dict, key: str, value: Any) -> None:
+    """Set ``data["a"]["b"] = value`` for ``key="a.b"``, creating groups as needed (in place)."""
+    node = data
+    parts = key.split(".")
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"setting {key!r}: {p!r} is not a group of settings")
+        node = nxt
+    node[parts[-1]] = value

@@ -1,0 +1,146 @@
+"""The demo: compress a model on Fashion-MNIST end to end and print what each result costs.
+
+``torchshrink demo`` trains a teacher and a small student with a short schedule, then every
+registered demo stage adds its compressed models; all are measured side by side (top-1, parameters,
+size on disk, MACs, latency at batch 1 and 64, alpha/beta/delta against the teacher). Trained models
+are kept in the run folder, so a second run (or a resumed one) reuses them.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from .data import DataConfig, Loaders, build_loaders
+from .engine import FitConfig, OptimConfig, fit
+from .io import write_json, write_text
+from .measure import format_table, measure_many
+from .models import create_model, load_model, save_model
+from .registry import Registry
+
+DEMO_STAGES = Registry("demo stage")
+
+
+@dataclass
+class DemoConfig:
+    """Sizes and schedule of the demo; the defaults finish in minutes on 2 CPU cores."""
+
+    out: str = "runs/demo"
+    data_root: str | None = None
+    train_size: int = 10000
+    test_size: int = 0
+    teacher: str = "resnet20"
+    student: str = "resnet8"
+    student_width: float = 0.5
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 0.1
+    seed: int = 0
+    threads: int = 2
+    stages: list[str] = field(default_factory=lambda: ["all"])
+    progress: bool = True
+
+    def validate(self) -> list[str]:
+        p = []
+        if self.epochs < 1:
+            p.append(f"epochs: must be >= 1, got {self.epochs}")
+        if self.train_size < 0:
+            p.append(f"train_size: must be >= 0, got {self.train_size}")
+        return p
+
+
+@dataclass
+class DemoContext:
+    """What stages share: the config, data, run folder, the trained teacher and student, and results."""
+
+    cfg: DemoConfig
+    loaders: Loaders
+    out: Path
+    models: dict[str, nn.Module] = field(default_factory=dict)
+    size_bytes: dict[str, int] = field(default_factory=dict)
+    macs: dict[str, int] = field(default_factory=dict)
+    train_time: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def fit_config(self, epochs: int | None = None, lr: float | None = None) -> FitConfig:
+        return FitConfig(epochs=epochs or self.cfg.epochs, seed=self.cfg.seed,
+                         optim=OptimConfig(lr=lr or self.cfg.lr, schedule="cosine", warmup_epochs=0.5, weight_decay=5e-4))
+
+    def train_or_load(self, name: str, make: Callable[[], nn.Module], epochs: int | None = None) -> nn.Module:
+        """Train ``make()`` into ``out/name`` (resuming), or load the finished model file if it exists."""
+        folder = self.out / name
+        path = folder / "model.pt"
+        if path.exists():
+            model = load_model(path)
+            meta = torch.load(path, weights_only=True).get("meta", {})
+            self.train_time[name] = meta.get("seconds_per_epoch")
+            print(f"[{name}] reusing the trained model in {path}")
+            return model
+        model = make()
+        result = fit(model, self.loaders.train, self.loaders.val, self.fit_config(epochs), out_dir=folder,
+                     progress=self.cfg.progress, desc=name)
+        save_model(model, path, meta={"seconds_per_epoch": result.seconds_per_epoch})
+        self.train_time[name] = result.seconds_per_epoch
+        return model
+
+
+def register_stage(name: str, order: int) -> Callable:
+    """Register ``fn(ctx) -> None`` that adds models to ``ctx.models``; stages run by ``order``."""
+    def deco(fn: Callable[[DemoContext], None]) -> Callable[[DemoContext], None]:
+        fn.order = order  # type: ignore[attr-defined]
+        return DEMO_STAGES.register(name)(fn)
+
+    return deco
+
+
+@register_stage("teacher", order=0)
+def _teacher(ctx: DemoContext) -> None:
+    c = ctx.loaders.input_shape[0]
+    ctx.models["teacher"] = ctx.train_or_load(
+        "teacher", lambda: create_model(ctx.cfg.teacher, num_classes=ctx.loaders.num_classes, in_channels=c))
+
+
+@register_stage("student", order=10)
+def _student(ctx: DemoContext) -> None:
+    c = ctx.loaders.input_shape[0]
+    ctx.models["student"] = ctx.train_or_load(
+        "student", lambda: create_model(ctx.cfg.student, num_classes=ctx.loaders.num_classes, in_channels=c,
+                                        width=ctx.cfg.student_width))
+
+
+def run_demo(cfg: DemoConfig) -> str:
+    """Run every demo stage, measure all models side by side, write ``report.md``; returns the table."""
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    loaders = build_loaders(DataConfig(name="fashion_mnist", root=cfg.data_root, train_size=cfg.train_size,
+                                       test_size=cfg.test_size, batch_size=cfg.batch_size, seed=cfg.seed))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = DemoContext(cfg, loaders, out)
+    names = sorted(DEMO_STAGES, key=lambda n: DEMO_STAGES.get(n).order)
+    wanted = names if "all" in cfg.stages else [n for n in names if n in cfg.stages or n in ("teacher", "student")]
+    for name in wanted:
+        print(f"== demo stage: {name}", flush=True)
+        DEMO_STAGES.get(name)(ctx)
+    print("== measuring every model side by side (latency at batch 1 and 64)", flush=True)
+    models = {k: m.cpu().eval() for k, m in ctx.models.items()}
+    ms = measure_many(models, loaders.input_shape, loaders.test, batch_size=64, repeats=50, threads=cfg.threads,
+                      size_bytes=ctx.size_bytes, macs=ctx.macs, train_time_per_epoch_s=ctx.train_time)
+    table = format_table(list(ms.values()), base=ms["teacher"])
+    minutes = (time.perf_counter() - t0) / 60
+    text = (f"# torchshrink demo (Fashion-MNIST, {len(loaders.train.dataset)} training images, "
+            f"{len(loaders.test.dataset)} test images)\n\n{table}\n\n"
+            "alpha = teacher params / params (non-zero), beta = (a - a*) / a*, delta = teacher time / time "
+            "(inference latency at batch 1 and 64, training time per epoch).\n")
+    if ctx.notes:
+        text += "\n" + "\n".join(f"- {n}" for n in ctx.notes) + "\n"
+    text += f"\nTotal time: {minutes:.1f} min on {torch.get_num_threads()} threads.\n"
+    write_text(out / "report.md", text)
+    write_json(out / "metrics.json", {k: m.to_dict() for k, m in ms.items()})
+    return text

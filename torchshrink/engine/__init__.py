@@ -1,0 +1,8 @@
+"""The training engine: one ``fit`` loop, ``evaluate``, optimizers and schedules, tasks."""
+from .evaluate import evaluate
+from .fit import FitConfig, FitResult, fit
+from .optim import OptimConfig, build_optimizer, build_scheduler, lr_factor
+from .task import Classifier, as_task
+
+__all__ = ["Classifier", "FitConfig", "FitResult", "OptimConfig", "as_task", "build_optimizer", "build_scheduler",
+           "evaluate", "fit", "lr_factor"]

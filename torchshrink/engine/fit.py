@@ -1,0 +1,223 @@
+"""The one training loop: ``fit(task, train_loader, val_loader, FitConfig(...), out_dir=...)``.
+
+Trains anything exposing ``forward_train(x, y) -> (logits, {name: loss})`` (the losses are summed),
+with SGD/AdamW, step/cosine schedules and warm-up, gradient clipping, progress bars, a JSON-lines
+log and a checkpoint written atomically after every epoch. Calling ``fit`` again with the same
+``out_dir`` resumes from the last finished epoch and ends with exactly the weights an uninterrupted
+run would have (same seed, CPU): data order and augmentation depend only on (seed, epoch), and the
+RNG state is checkpointed.
+
+>>> from torchshrink.data import DataConfig, build_loaders
+>>> from torchshrink.models import create_model
+>>> L = build_loaders(DataConfig(name="synthetic", batch_size=64))
+>>> model = create_model("resnet8", num_classes=L.num_classes, in_channels=1, width=0.25)
+>>> result = fit(model, L.train, L.val, FitConfig(epochs=1), progress=False, quiet=True)
+>>> len(result.history)
+1
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+import torch
+import torch.nn as nn
+
+from ..errors import CheckpointError, DivergenceError
+from ..io import load_checkpoint, save_checkpoint, write_text
+from .evaluate import evaluate
+from .optim import OptimConfig, build_optimizer, build_scheduler
+from .task import as_task
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+
+
+@dataclass
+class FitConfig:
+    """Settings of one training run; ``optim`` holds the optimizer and schedule."""
+
+    epochs: int = 1
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    label_smoothing: float = 0.0
+    clip_grad: float = 0.0
+    seed: int = 0
+    eval_every: int = 1
+    device: str = "cpu"
+
+    def validate(self) -> list[str]:
+        p = []
+        if self.epochs < 1:
+            p.append(f"epochs: must be >= 1, got {self.epochs}")
+        if not 0 <= self.label_smoothing < 1:
+            p.append(f"label_smoothing: must be in [0, 1), got {self.label_smoothing}")
+        if self.clip_grad < 0:
+            p.append(f"clip_grad: must be >= 0 (0 = off), got {self.clip_grad}")
+        if self.eval_every < 0:
+            p.append(f"eval_every: must be >= 0 (0 = only at the end), got {self.eval_every}")
+        return p
+
+
+class Callback(Protocol):
+    """Optional hooks; implement any subset (e.g. pruning masks re-applied after each step)."""
+
+    def on_train_start(self, task: nn.Module, optimizer: torch.optim.Optimizer) -> None: ...
+    def on_step_end(self, task: nn.Module, step: int) -> None: ...
+    def on_epoch_end(self, task: nn.Module, epoch: int, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]]
+    final: dict[str, Any]
+    seconds_per_epoch: float
+    resumed_from: int = 0
+
+
+def _call(callbacks: Iterable[Any], hook: str, *args: Any) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is not None:
+            fn(*args)
+
+
+def tiny_convs(module: nn.Module, below: int = 8) -> bool:
+    """True if a convolution has fewer than ``below`` input or output channels per group.
+
+    oneDNN's AVX2 1x1-convolution weight-gradient kernel (torch 2.14 on x86) can hang or corrupt the
+    heap on such layers (seen with 4-channel layers); ``fit`` trains those models on torch's native
+    convolution kernels instead, which are slower but correct.
+    """
+    return any(isinstance(m, nn.Conv2d) and min(m.in_channels // m.groups, m.out_channels // m.groups) < below
+               and m.groups == 1 for m in module.modules())
+
+
+def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=1.0)
+
+
+def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: FitConfig | None = None,
+        out_dir: str | Path | None = None, resume: bool = True, callbacks: Iterable[Any] = (),
+        progress: bool = True, desc: str = "train", is_main: bool = True, quiet: bool = False) -> FitResult:
+    """Train ``task`` (wrapped in a cross-entropy :class:`Classifier` if it has no ``forward_train``).
+
+    ``progress`` shows a bar per epoch; one summary line per epoch is printed unless ``quiet``.
+    """
+    cfg = cfg or FitConfig()
+    problems = cfg.validate() + cfg.optim.validate()
+    if problems:
+        from ..errors import ConfigError
+
+        raise ConfigError("\n".join(problems))
+    task = as_task(task, cfg.label_smoothing)
+    device = torch.device(cfg.device)
+    task.to(device)
+    torch.manual_seed(cfg.seed)
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        from ..errors import DataError
+
+        raise DataError("the training set is empty (0 batches); check the data set and its size settings")
+    opt = build_optimizer(task.parameters(), cfg.optim)
+    sched = build_scheduler(opt, cfg.optim, steps_per_epoch, cfg.epochs)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt_path = out / CHECKPOINT if out is not None else None
+    if ckpt_path is not None and resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        try:
+            task.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {str(ckpt_path)!r} belongs to another model or run "
+                                  f"({str(e).splitlines()[0][:150]}); use a new output folder or delete the file") from None
+        torch.set_rng_state(state["rng"])
+        history = list(state["history"])
+        start_epoch = int(state["epoch"])
+    _call(callbacks, "on_train_start", task, opt)
+    step = start_epoch * steps_per_epoch
+    old = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = old and not tiny_convs(task)
+    try:
+        _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
+              out, ckpt_path, callbacks, progress, desc, is_main, quiet)
+    finally:
+        torch.backends.mkldnn.enabled = old
+    times = [r["epoch_time_s"] for r in history]
+    return FitResult(history, history[-1] if history else {}, sum(times) / max(1, len(times)), start_epoch)
+
+
+def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
+          out, ckpt_path, callbacks, progress, desc, is_main, quiet) -> None:
+    for epoch in range(start_epoch, cfg.epochs):
+        task.train()
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        t0 = time.perf_counter()
+        sums: dict[str, float] = {}
+        correct = seen = 0
+        bar = _progress(train_loader, steps_per_epoch, f"{desc} {epoch + 1}/{cfg.epochs}", progress and is_main)
+        for x, y in bar:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            logits, losses = task.forward_train(x, y)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                last = f"epoch {start_epoch if not history else history[-1]['epoch']}" if history else "none yet"
+                where = f" in {str(out)!r}" if out is not None else ""
+                raise DivergenceError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; the last good checkpoint "
+                    f"({last}) is kept{where}; rerun with a lower learning rate (e.g. --set optim.lr={cfg.optim.lr / 10:g}) to resume from it")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_grad > 0:
+                nn.utils.clip_grad_norm_(task.parameters(), cfg.clip_grad)
+            opt.step()
+            sched.step()
+            step += 1
+            _call(callbacks, "on_step_end", task, step)
+            n = y.numel()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v.item() * n
+            sums["loss"] = sums.get("loss", 0.0) + loss.item() * n
+            if logits is not None:
+                correct += (logits.argmax(1) == y).sum().item()
+            seen += n
+            if progress and is_main and hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", refresh=False)
+        elapsed = time.perf_counter() - t0
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "epoch_time_s": elapsed,
+                                  "train_top1": 100.0 * correct / max(1, seen)}
+        record.update({f"train_{k}": v / max(1, seen) for k, v in sums.items()})
+        last_epoch = epoch + 1 == cfg.epochs
+        if val_loader is not None and ((cfg.eval_every and (epoch + 1) % cfg.eval_every == 0) or last_epoch):
+            record.update({f"val_{k}": v for k, v in evaluate(task, val_loader, device).items() if k != "n"})
+        _call(callbacks, "on_epoch_end", task, epoch + 1, record)
+        history.append(record)
+        if is_main:
+            _report(record, desc, cfg.epochs, not quiet)
+        if ckpt_path is not None and is_main:
+            save_checkpoint({"format": "torchshrink-checkpoint", "version": 1, "epoch": epoch + 1,
+                             "model": task.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                             "rng": torch.get_rng_state(), "history": history, "config": asdict(cfg)}, ckpt_path)
+            write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in history))
+
+
+def _report(record: dict[str, Any], desc: str, epochs: int, enabled: bool) -> None:
+    if not enabled:
+        return
+    parts = [f"{desc} epoch {record['epoch']}/{epochs}", f"loss {record.get('train_loss', math.nan):.4f}",
+             f"train {record['train_top1']:.2f}%"]
+    if "val_top1" in record:
+        parts.append(f"val {record['val_top1']:.2f}%")
+    parts.append(f"{record['epoch_time_s']:.1f}s")
+    print("  ".join(parts), flush=True)

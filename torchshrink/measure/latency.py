@@ -1,0 +1,96 @@
+"""Wall-clock latency: warm-up, then the median and spread of many timed repeats at a fixed thread count.
+
+Timings on shared machines are noisy; :func:`latency_many` measures several models *interleaved*
+(round-robin), so their ratio is fair even when the machine's load changes during the run.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn as nn
+
+
+@dataclass
+class Latency:
+    """Milliseconds per forward pass of a batch."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    repeats: int
+    batch_size: int
+    threads: int
+
+
+@contextmanager
+def fixed_threads(threads: int | None) -> Iterator[int]:
+    """Run the body with ``torch.set_num_threads(threads)`` (None: leave as is), restoring it after."""
+    old = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old)
+
+
+def _summary(times: list[float], batch_size: int, threads: int) -> Latency:
+    qs = statistics.quantiles(times, n=10) if len(times) >= 2 else [times[0]] * 9
+    return Latency(1000 * statistics.median(times), 1000 * qs[0], 1000 * qs[-1], len(times), batch_size, threads)
+
+
+def _timer(model: nn.Module, x: torch.Tensor):
+    cuda = x.is_cuda
+
+    @torch.inference_mode()
+    def once() -> float:
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            model(x)
+            end.record()
+            torch.cuda.synchronize()
+            return start.elapsed_time(end) / 1000.0
+        t0 = time.perf_counter()
+        model(x)
+        return time.perf_counter() - t0
+
+    return once
+
+
+def latency_many(models: dict[str, nn.Module], input_shape: Sequence[int], batch_size: int = 1, repeats: int = 30,
+                 warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
+                 min_seconds: float = 0.0) -> dict[str, Latency]:
+    """Latency of each model, measured round-robin so that all see the same machine conditions.
+
+    >>> r = latency_many({"a": nn.Linear(8, 8), "b": nn.Linear(8, 2)}, (8,), repeats=5, warmup=1)
+    >>> sorted(r), r["a"].repeats
+    (['a', 'b'], 5)
+    """
+    x = torch.randn(batch_size, *input_shape, device=device)
+    for m in models.values():
+        m.eval()
+    with fixed_threads(threads) as n_threads:
+        timers = {k: _timer(m, x) for k, m in models.items()}
+        for _ in range(warmup):
+            for t in timers.values():
+                t()
+        times: dict[str, list[float]] = {k: [] for k in models}
+        t_start = time.perf_counter()
+        r = 0
+        while r < repeats or time.perf_counter() - t_start < min_seconds:
+            for k, t in timers.items():
+                times[k].append(t())
+            r += 1
+    return {k: _summary(v, batch_size, n_threads) for k, v in times.items()}
+
+
+def measure_latency(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, repeats: int = 30,
+                    warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu") -> Latency:
+    """Latency of one model; see :func:`latency_many` to compare models fairly."""
+    return latency_many({"m": model}, input_shape, batch_size, repeats, warmup, threads, device)["m"]

@@ -1,0 +1,115 @@
+"""One call that measures a model: ``measure(model, input_shape, loader=...) -> Measurement``."""
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Sequence
+
+import torch
+import torch.nn as nn
+
+from .counts import bytes_in_memory, bytes_on_disk, count_nonzero, count_params
+from .flops import count_macs
+from .latency import latency_many
+
+
+@dataclass
+class Measurement:
+    """What a model costs and how well it does. Latencies in ms; sizes in bytes; top1 in percent."""
+
+    name: str
+    params: int
+    nonzero_params: int
+    bytes_memory: int
+    size_bytes: int
+    macs: int | None
+    latency_ms_b1: float | None
+    latency_ms_bn: float | None
+    batch_size: int
+    threads: int
+    top1: float | None = None
+    top5: float | None = None
+    train_time_per_epoch_s: float | None = None
+    latency_spread_b1: tuple[float, float] | None = None
+    latency_spread_bn: tuple[float, float] | None = None
+    extra: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loader: Iterable | None = None,
+                 batch_size: int = 64, repeats: int = 30, warmup: int = 5, threads: int | None = None,
+                 device: str | torch.device = "cpu", size_bytes: dict[str, int] | None = None,
+                 macs: dict[str, int] | None = None, train_time_per_epoch_s: dict[str, float] | None = None,
+                 latency: bool = True) -> dict[str, Measurement]:
+    """Measure several models; their latencies are timed interleaved so the ratios are fair.
+
+    ``size_bytes``/``macs`` override the defaults for models whose own file format or kernels the
+    generic counters cannot see (packed int8, sparse files); ``loader`` adds top-1/top-5.
+    """
+    from ..engine.evaluate import evaluate
+
+    size_bytes, macs, tpe = size_bytes or {}, macs or {}, train_time_per_epoch_s or {}
+    lat1 = latn = {}
+    if latency:
+        lat1 = latency_many(models, input_shape, 1, repeats, warmup, threads, device)
+        latn = latency_many(models, input_shape, batch_size, max(5, repeats // 3), max(1, warmup // 2), threads, device)
+    out = {}
+    for name, m in models.items():
+        acc = evaluate(m, loader, device) if loader is not None else {}
+        try:
+            n_macs = macs.get(name, count_macs(m, input_shape))
+        except Exception:  # kernels the flop counter cannot trace (e.g. some quantized ops)
+            n_macs = macs.get(name)
+        l1, ln = lat1.get(name), latn.get(name)
+        out[name] = Measurement(
+            name=name, params=count_params(m), nonzero_params=count_nonzero(m), bytes_memory=bytes_in_memory(m),
+            size_bytes=size_bytes.get(name, bytes_on_disk(m)), macs=n_macs,
+            latency_ms_b1=l1.median_ms if l1 else None, latency_ms_bn=ln.median_ms if ln else None,
+            batch_size=batch_size, threads=(l1.threads if l1 else torch.get_num_threads()),
+            top1=acc.get("top1"), top5=acc.get("top5"), train_time_per_epoch_s=tpe.get(name),
+            latency_spread_b1=(l1.p10_ms, l1.p90_ms) if l1 else None,
+            latency_spread_bn=(ln.p10_ms, ln.p90_ms) if ln else None,
+        )
+    return out
+
+
+def measure(model: nn.Module, input_shape: Sequence[int], loader: Iterable | None = None, name: str = "model",
+            **kwargs: Any) -> Measurement:
+    """Measure one model (see :func:`measure_many` for the options).
+
+    >>> from torchshrink.models import create_model
+    >>> m = measure(create_model("resnet20"), (3, 32, 32), repeats=2, warmup=1, batch_size=2)
+    >>> m.params, round(m.macs / 1e6, 1)
+    (272474, 40.8)
+    """
+    one = {k: {name: v} for k, v in kwargs.items() if k in ("size_bytes", "macs", "train_time_per_epoch_s") and v is not None}
+    rest = {k: v for k, v in kwargs.items() if k not in ("size_bytes", "macs", "train_time_per_epoch_s")}
+    return measure_many({name: model}, input_shape, loader, **one, **rest)[name]
+
+
+def machine_info() -> dict[str, Any]:
+    """The facts a timing needs next to it: CPU, cores, threads, versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import os
+
+    info = {"machine": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+    try:
+        import torchvision
+
+        info["torchvision"] = torchvision.__version__
+    except ImportError:
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

@@ -1,0 +1,76 @@
+"""The benchmark results format every ``bench/*.py`` writes.
+
+``bench/results/<bench>.json`` = ``{"meta": {...}, "rows": [...]}`` with one row per trained or measured
+model (at least name, method, seed, top1, params, macs, size_bytes, latency_ms_b1, latency_ms_b64;
+for a compressed model also alpha, size_ratio, macs_ratio, speedup_b1, speedup_b64, top1_drop), and
+``<bench>.md``: the same as a readable table under the settings it was produced with.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..io import write_json, write_text
+from .compare import compare
+from .measurement import Measurement, machine_info
+from .table import markdown_table
+
+REQUIRED = ["name", "method", "seed", "top1", "params", "macs", "size_bytes", "latency_ms_b1", "latency_ms_b64"]
+COMPARED = ["alpha", "size_ratio", "macs_ratio", "speedup_b1", "speedup_b64", "top1_drop"]
+
+
+def result_row(m: Measurement, method: str, seed: int | None, base: Measurement | None = None, **extra: Any) -> dict[str, Any]:
+    """A results row for measurement ``m`` (compared against ``base`` when given).
+
+    ``latency_ms_b64`` is the latency at the measurement's batch size, which benchmarks set to 64.
+    """
+    row: dict[str, Any] = {"name": m.name, "method": method, "seed": seed, "top1": m.top1, "params": m.nonzero_params,
+                           "params_total": m.params, "macs": m.macs, "size_bytes": m.size_bytes,
+                           "latency_ms_b1": m.latency_ms_b1, "latency_ms_b64": m.latency_ms_bn}
+    if m.train_time_per_epoch_s is not None:
+        row["train_time_per_epoch_s"] = m.train_time_per_epoch_s
+    if base is not None:
+        c = compare(base, m)
+        row.update({"base": base.name, "alpha": c.alpha, "beta": c.beta, "size_ratio": c.size_ratio,
+                    "macs_ratio": c.macs_ratio, "speedup_b1": c.speedup_b1, "speedup_b64": c.speedup_bn,
+                    "top1_drop": c.top1_drop})
+        if c.speedup_train is not None:
+            row["speedup_train"] = c.speedup_train
+    row.update(extra)
+    return row
+
+
+def bench_meta(settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """Machine, versions, date and command line, plus the benchmark's settings."""
+    return {**machine_info(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
+            "command": " ".join(["python"] + sys.argv), "settings": settings, **extra}
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3e}"
+    return str(v)
+
+
+def write_results(bench: str, rows: Sequence[dict[str, Any]], meta: dict[str, Any], out_dir: str | Path = "bench/results",
+                  columns: Sequence[str] | None = None, notes: str = "") -> tuple[Path, Path]:
+    """Write ``<out_dir>/<bench>.json`` and ``.md``; rows missing a required key raise ValueError."""
+    for r in rows:
+        missing = [k for k in REQUIRED if k not in r]
+        if missing:
+            raise ValueError(f"results row {r.get('name')!r} lacks {missing}")
+    out = Path(out_dir)
+    write_json(out / f"{bench}.json", {"meta": meta, "rows": list(rows)})
+    cols = list(columns) if columns else REQUIRED + [k for k in COMPARED if any(k in r for r in rows)]
+    lines = [f"# {bench}", ""]
+    if notes:
+        lines += [notes.strip(), ""]
+    lines += [markdown_table(cols, [[_cell(r.get(c)) for c in cols] for r in rows]), "", "## Settings", ""]
+    for k, v in meta.items():
+        lines.append(f"- **{k}**: `{v}`")
+    write_text(out / f"{bench}.md", "\n".join(lines) + "\n")
+    return out / f"{bench}.json", out / f"{bench}.md"

@@ -1,0 +1,82 @@
+"""Model files: architecture + weights + the transforms that changed its structure, loadable with no pickle.
+
+A file written by :func:`save_model` holds ``{"format": "torchshrink-model", "arch": {...},
+"transforms": [...], "state_dict": {...}, "meta": {...}}``. :func:`load_model` rebuilds the
+architecture with ``create_model(**arch)``, replays each structural transform (pruning that removed
+channels, factorized layers, ...) through the ``MODEL_TRANSFORMS`` registry, then loads the weights
+with ``weights_only=True``. A method whose output is not the registry architecture registers a
+replay function there, so users never rebuild a compressed model by hand.
+
+>>> import tempfile, os
+>>> from torchshrink.models import create_model
+>>> path = os.path.join(tempfile.mkdtemp(), "m.pt")
+>>> save_model(create_model("resnet8", num_classes=3), path)
+>>> load_model(path).fc.out_features
+3
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from ..errors import CheckpointError
+from ..io import load_checkpoint, save_checkpoint
+from ..registry import Registry
+from .registry import create_model
+
+MODEL_TRANSFORMS = Registry("model transform")
+FORMAT = "torchshrink-model"
+
+
+def record_transform(model: nn.Module, name: str, **config: Any) -> None:
+    """Note on ``model`` that transform ``name`` changed its structure (replayed by :func:`load_model`)."""
+    if name not in MODEL_TRANSFORMS:
+        raise KeyError(f"model transform {name!r} is not registered in MODEL_TRANSFORMS")
+    model.torchshrink_transforms = list(getattr(model, "torchshrink_transforms", [])) + [{"name": name, "config": config}]
+
+
+def save_model(model: nn.Module, path: str | Path, arch: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
+    """Atomically write ``model`` (built by ``create_model``, or with ``arch`` given) to ``path``."""
+    arch = arch or getattr(model, "torchshrink_arch", None)
+    if arch is None:
+        raise CheckpointError("this model was not built by torchshrink.create_model; pass arch={'name': ..., ...} "
+                              "to save_model or save its state_dict yourself")
+    save_checkpoint({"format": FORMAT, "version": 1, "arch": dict(arch),
+                     "transforms": list(getattr(model, "torchshrink_transforms", [])),
+                     "state_dict": model.state_dict(), "meta": dict(meta or {})}, path)
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
+    """Rebuild and load a model written by :func:`save_model`."""
+    obj = load_checkpoint(path, map_location)
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a torchshrink model file (it may be a training checkpoint or a "
+                              "bare state dict); pass a file written by save_model or `torchshrink train`")
+    arch = dict(obj["arch"])
+    model = create_model(arch.pop("name"), **arch)
+    replayed = []
+    for t in obj.get("transforms", []):
+        fn: Callable[..., nn.Module | None] = MODEL_TRANSFORMS.get(t["name"])
+        model = fn(model, **t["config"]) or model
+        replayed.append(t)
+    model.torchshrink_transforms = replayed
+    load_weights(model, obj["state_dict"], str(path))
+    return model
+
+
+def load_weights(model: nn.Module, state_dict: dict[str, Any], source: str = "state dict") -> None:
+    """``model.load_state_dict`` with one clear sentence when the weights belong to another model."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    wrong = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in state_dict and hasattr(state_dict[k], "shape") and tuple(state_dict[k].shape) != tuple(v.shape)]
+    if missing or unexpected or wrong:
+        detail = (f"{len(missing)} missing keys (e.g. {missing[:2]})" if missing else
+                  f"{len(unexpected)} unexpected keys (e.g. {unexpected[:2]})" if unexpected else
+                  f"{len(wrong)} shape mismatches (e.g. {wrong[0]})")
+        raise CheckpointError(f"{source} belongs to another model: {detail}; load it into the architecture it was "
+                              "saved from (check the model name, num_classes and in_channels)")
+    model.load_state_dict(state_dict)
