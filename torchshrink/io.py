@@ -17,7 +17,6 @@ import io
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,23 +89,35 @@ def load_checkpoint(path: PathLike, map_location: str | torch.device = "cpu") ->
     Missing, truncated, corrupt or code-carrying files raise :class:`CheckpointError` naming the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a folder, not a checkpoint or model file; pass the file inside it "
+                              "(e.g. model.pt)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; check the path or train first")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes); delete it and rerun to recreate it")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises many types: UnpicklingError, RuntimeError, EOFError, zipfile...
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
-            reason = "it contains Python objects that are not plain weights and will not be loaded (unsafe pickle)"
-        elif isinstance(e, (EOFError, zipfile.BadZipFile)) or "zip" in msg.lower() or "central directory" in msg:
-            reason = "it is truncated or corrupt"
-        else:
-            reason = f"it could not be read ({msg})"
+    except Exception as e:  # torch raises many types: UnpicklingError, RuntimeError, EOFError, OSError, zipfile...
+        reason = _load_failure(path, e)
         raise CheckpointError(
             f"cannot load {str(path)!r}: {reason}; delete it and rerun, or pass a file written by torchshrink"
         ) from None
+
+
+def _load_failure(path: Path, e: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in words: unsafe pickle, damage or a foreign format."""
+    text = str(e)
+    if "Unsupported global" in text or "GLOBAL" in text or "Unsupported class" in text:
+        return "it contains Python objects that are not plain weights and will not be loaded (unsafe pickle)"
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK"):  # torch's zip format, cut short or damaged
+        return "it is truncated or corrupt"
+    if "Unsupported operand" in text or isinstance(e, EOFError):
+        return "it is not a PyTorch file (or it is truncated or corrupt)"
+    first = next((ln for ln in text.splitlines() if ln.strip()), type(e).__name__)
+    return f"it could not be read ({first[:150]})"
 
 
 def serialized_size(obj: Any) -> int:

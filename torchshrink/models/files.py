@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, TorchshrinkError
 from ..io import load_checkpoint, save_checkpoint
 from ..registry import Registry
 from .registry import create_model
@@ -54,16 +54,47 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a torchshrink model file (it may be a training checkpoint or a "
                               "bare state dict); pass a file written by save_model or `torchshrink train`")
-    arch = dict(obj["arch"])
-    model = create_model(arch.pop("name"), **arch)
+    arch, transforms, state = obj.get("arch"), obj.get("transforms", []), obj.get("state_dict")
+    if (not isinstance(arch, dict) or not isinstance(arch.get("name"), str) or not isinstance(state, dict)
+            or not isinstance(transforms, list) or not all(isinstance(t, dict) and isinstance(t.get("name"), str)
+                                                            and isinstance(t.get("config", {}), dict) for t in transforms)):
+        raise CheckpointError(f"{str(path)!r} is a damaged torchshrink model file (its architecture, transforms or "
+                              "weights entry is missing or malformed); save the model again with save_model")
+    arch = dict(arch)
+    name = arch.pop("name")
+    try:
+        model = create_model(name, **arch)
+    except TorchshrinkError as e:
+        raise CheckpointError(f"{str(path)!r} describes a model this torchshrink cannot build: {e}") from None
     replayed = []
-    for t in obj.get("transforms", []):
+    if any(t["name"] not in MODEL_TRANSFORMS for t in transforms):
+        _import_methods()
+    for t in transforms:
+        if t["name"] not in MODEL_TRANSFORMS:
+            raise CheckpointError(f"{str(path)!r} was changed by transform {t['name']!r}, which this torchshrink does "
+                                  f"not know (known: {', '.join(MODEL_TRANSFORMS) or 'none'}); update torchshrink "
+                                  "or import the package that registers it")
         fn: Callable[..., nn.Module | None] = MODEL_TRANSFORMS.get(t["name"])
-        model = fn(model, **t["config"]) or model
+        model = fn(model, **t.get("config", {})) or model
         replayed.append(t)
     model.torchshrink_transforms = replayed
-    load_weights(model, obj["state_dict"], str(path))
+    load_weights(model, state, str(path))
     return model
+
+
+METHOD_PACKAGES = ("prune", "quant", "lowrank", "distill", "share", "compact", "pipeline")
+
+
+def _import_methods() -> None:
+    """Import the method packages so their ``MODEL_TRANSFORMS`` replay functions are registered."""
+    import importlib
+
+    for pkg in METHOD_PACKAGES:
+        try:
+            importlib.import_module(f"torchshrink.{pkg}")
+        except ModuleNotFoundError as e:
+            if e.name != f"torchshrink.{pkg}":
+                raise
 
 
 def load_weights(model: nn.Module, state_dict: dict[str, Any], source: str = "state dict") -> None:
