@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from ..data import build_loaders
 from ..engine import fit
 from ..engine.rundir import prepare_run_dir
@@ -31,11 +33,12 @@ class Train:
         spec: TrainSpec = parse_spec(TrainSpec, collect(args))
         set_threads(spec.threads)
         check_device(spec.train.device)
-        out, resuming = prepare_run_dir(spec.out, resolved(spec), args.overwrite)
+        out, resuming = prepare_run_dir(spec.out, resolved(spec), args.overwrite, may_change=("train.optim.lr",))
         if resuming:
             print(f"resuming the run in {out}")
         loaders = build_loaders(spec.data)
         c, h, w = loaders.input_shape
+        torch.manual_seed(spec.train.seed)  # the same initial weights in every process, so a rerun reproduces the run
         model = build_model(spec, loaders.num_classes, c)
         result = fit(model, loaders.train, loaders.val, spec.train, out_dir=out, progress=not args.no_progress,
                      desc=spec.model.name)

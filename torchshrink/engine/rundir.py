@@ -15,10 +15,34 @@ from ..errors import TorchshrinkError
 from ..io import write_text
 
 CONFIG = "config.yaml"
+FINISHED = "metrics.json"  # written last: its presence marks a finished run
 
 
-def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = False) -> tuple[Path, bool]:
+def _leftover(p: Path) -> bool:
+    """A temporary file left by a write that was killed (see :func:`torchshrink.io.atomic_write`)."""
+    return p.name.startswith(".") and p.name.endswith(".tmp")
+
+
+def _read_config(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text()) if path.is_file() else None
+    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        return None
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set().union(*(_differences(a.get(k), b.get(k), f"{prefix}{k}.") for k in set(a) | set(b)))
+    return set() if a == b else {prefix.rstrip(".")}
+
+
+def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = False,
+                    may_change: tuple[str, ...] = ()) -> tuple[Path, bool]:
     """Create or reuse ``out`` for a run of ``config``; returns (folder, resuming).
+
+    ``may_change`` names dotted settings (e.g. ``"train.optim.lr"``) that an unfinished run (no ``metrics.json``
+    yet) may resume with a new value; any other difference is another run, refused unless ``overwrite``.
 
     >>> import tempfile
     >>> d, resuming = prepare_run_dir(tempfile.mkdtemp() + "/run", {"a": 1})
@@ -29,9 +53,14 @@ def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = F
     text = yaml.safe_dump(config, sort_keys=False)
     if out.exists() and not out.is_dir():
         raise TorchshrinkError(f"output path {str(out)!r} is a file, not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(not _leftover(p) for p in out.iterdir()):
         old = out / CONFIG
-        same = old.is_file() and yaml.safe_load(old.read_text()) == yaml.safe_load(text)
+        previous = _read_config(old)
+        same = previous == yaml.safe_load(text)
+        if not same and previous is not None and may_change and not (out / FINISHED).exists() \
+                and _differences(previous, config) <= set(may_change):
+            write_text(old, text)  # an unfinished run resumes with the new values (e.g. a lower lr after divergence)
+            return out, True
         if not same:
             if not overwrite:
                 raise TorchshrinkError(f"output folder {str(out)!r} already holds another run's results; choose another "
