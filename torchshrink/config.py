@@ -21,6 +21,7 @@ torchshrink.errors.ConfigError: lr: expected a number, got 'x'
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -99,7 +100,7 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
                 return int(value)
             problems.append(f"{where}: expected an integer, got {value!r}")
         return value
@@ -107,7 +108,13 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{where}: expected a number, got {value!r}")
             return value
-        return float(value)
+        try:
+            out = float(value)
+        except OverflowError:
+            out = math.inf
+        if not math.isfinite(out):
+            problems.append(f"{where}: expected a finite number, got {value!r}; give a real value")
+        return out
     if tp is str:
         if not isinstance(value, (str, Path)):
             problems.append(f"{where}: expected a string, got {value!r}")
@@ -121,8 +128,9 @@ def _from_dict(cls: type[C], data: dict, prefix: str, problems: list[str]) -> C:
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
+            shown = key if isinstance(key, str) and key.isidentifier() else repr(key)  # one line, visible
             problems.append(
-                f"{prefix}{key}: unknown setting{suggest(key, fields)}; valid settings: {', '.join(fields)}"
+                f"{prefix}{shown}: unknown setting{suggest(str(key), fields)}; valid settings: {', '.join(fields)}"
             )
             continue
         kwargs[key] = _convert(hints[key], value, prefix + key, problems)
@@ -161,10 +169,14 @@ def to_dict(obj: Any) -> dict:
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with clear errors for a missing file or bad syntax."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a folder; pass the YAML file inside it")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; check the path")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a text file (a model or checkpoint?); pass a YAML file") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -189,6 +201,8 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. optim.lr=0.05)")
         key, raw = item.split("=", 1)
+        if not key.strip() or any(not part.strip() for part in key.split(".")):
+            raise ConfigError(f"override {item!r} has an empty setting name; write it as key.sub=value (e.g. optim.lr=0.05)")
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
