@@ -11,6 +11,7 @@ from .engine import Classifier, FitConfig, OptimConfig, evaluate, fit
 from .errors import TorchshrinkError
 from .measure import Measurement, compare, count_macs, count_params, format_table, measure, measure_many
 from .models import create_model, list_models, load_model, save_model
+from . import lowrank  # noqa: E402  (registers the 'lowrank' model transform used by load_model)
 
 __version__ = "0.1.0"
 

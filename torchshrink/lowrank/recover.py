@@ -1,0 +1,46 @@
+"""Recovery fine-tuning of a factorized model, with the original model kept as the teacher.
+
+Low-rank layers need retraining to converge (the survey's stated limit of the family). ``recover``
+fine-tunes the factorized model with :func:`torchshrink.engine.fit`. By default the loss is plain
+cross-entropy; ``make_task(student, teacher) -> task`` plugs in a distiller instead (any module with
+``forward_train(x, y) -> (logits, {name: loss})`` and ``forward(x) -> student logits``), the original
+model being frozen as its teacher.
+
+>>> import torch.nn as nn
+>>> from torchshrink.data import DataConfig, build_loaders
+>>> from torchshrink.engine import FitConfig
+>>> L = build_loaders(DataConfig(name="synthetic", batch_size=64))
+>>> teacher = nn.Sequential(nn.Flatten(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, L.num_classes))
+>>> import copy; student = copy.deepcopy(teacher)
+>>> result = recover(student, teacher, L.train, L.val, FitConfig(epochs=1), progress=False, quiet=True)
+>>> len(result.history)
+1
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from ..engine import FitConfig, FitResult, fit
+from ..engine.task import Classifier
+
+TaskFactory = Callable[[nn.Module, nn.Module], nn.Module]
+
+
+def recover(model: nn.Module, teacher: nn.Module | None, train_loader: Any, val_loader: Any | None = None,
+            cfg: FitConfig | None = None, make_task: TaskFactory | None = None, out_dir: str | Path | None = None,
+            progress: bool = True, quiet: bool = False, desc: str = "recover") -> FitResult:
+    """Fine-tune ``model`` in place; with ``make_task`` the loss is the distiller's, with ``teacher`` frozen."""
+    cfg = cfg or FitConfig()
+    if make_task is None:
+        task = Classifier(model, cfg.label_smoothing)
+    else:
+        if teacher is None:
+            raise ValueError("make_task needs the original model as teacher; pass teacher=...")
+        teacher.eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        task = make_task(model, teacher)
+    return fit(task, train_loader, val_loader, cfg, out_dir=out_dir, progress=progress, quiet=quiet, desc=desc)
