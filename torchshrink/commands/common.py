@@ -65,6 +65,14 @@ def add_fit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="cpu (default) or cuda")
+    g = p.add_argument_group("processes and GPU speed (docs/distributed.md)")
+    g.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train in N processes on this machine (starts torchrun; --batch-size stays the global batch)")
+    g.add_argument("--sync-bn", action="store_true", default=None, help="synchronized BatchNorm across processes (CUDA)")
+    g.add_argument("--amp", default=None, choices=["auto", "off", "bf16", "fp16"],
+                   help="mixed precision (auto: bf16/fp16 on GPU, off on CPU)")
+    g.add_argument("--channels-last", default=None, choices=["auto", "on", "off"], help="channels_last memory format (auto: on GPU)")
+    g.add_argument("--compile", action="store_true", default=None, help="torch.compile the training step")
 
 
 def collect(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -79,6 +87,9 @@ def collect(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dic
         "train.optim.lr": getattr(args, "lr", None), "train.seed": getattr(args, "seed", None),
         "train.device": getattr(args, "device", None), "out": getattr(args, "out", None),
         "threads": getattr(args, "threads", None),
+        "train.engine.sync_bn": getattr(args, "sync_bn", None), "train.engine.amp": getattr(args, "amp", None),
+        "train.engine.channels_last": getattr(args, "channels_last", None),
+        "train.engine.compile": getattr(args, "compile", None),
     }
     for k, v in flags.items():
         if v is not None:

@@ -6,7 +6,7 @@ import argparse
 import torch
 
 from ..data import build_loaders
-from ..engine import fit
+from ..engine import distributed, fit
 from ..engine.rundir import prepare_run_dir
 from ..io import write_json
 from ..measure import format_table, measure
@@ -33,7 +33,8 @@ class Train:
         spec: TrainSpec = parse_spec(TrainSpec, collect(args))
         set_threads(spec.threads)
         check_device(spec.train.device)
-        out, resuming = prepare_run_dir(spec.out, resolved(spec), args.overwrite, may_change=("train.optim.lr",))
+        out, resuming = distributed.on_main(prepare_run_dir, spec.out, resolved(spec), args.overwrite,
+                                            may_change=("train.optim.lr",))  # once, on rank 0
         if resuming:
             print(f"resuming the run in {out}")
         loaders = build_loaders(spec.data)
@@ -42,6 +43,8 @@ class Train:
         model = build_model(spec, loaders.num_classes, c)
         result = fit(model, loaders.train, loaders.val, spec.train, out_dir=out, progress=not args.no_progress,
                      desc=spec.model.name)
+        if not distributed.is_main():  # under torchrun: rank 0 saves, measures and reports
+            return 0
         model.to("cpu")
         save_model(model, out / "model.pt", meta={"data": spec.data.name, "history": result.history[-1:]})
         m = measure(model, loaders.input_shape, loaders.test, name=spec.model.name,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Protocol
@@ -29,6 +28,8 @@ import torch.nn as nn
 
 from ..errors import CheckpointError, DivergenceError
 from ..io import load_checkpoint, save_checkpoint, write_text
+from . import distributed as dist
+from .distributed import EngineConfig
 from .evaluate import evaluate
 from .optim import OptimConfig, build_optimizer, build_scheduler
 from .task import as_task
@@ -48,9 +49,10 @@ class FitConfig:
     seed: int = 0
     eval_every: int = 1
     device: str = "cpu"
+    engine: EngineConfig = field(default_factory=EngineConfig)  # processes, SyncBN, amp, channels_last, compile
 
     def validate(self) -> list[str]:
-        p = []
+        p = [f"engine.{m}" for m in self.engine.validate()]
         if self.epochs < 1:
             p.append(f"epochs: must be >= 1, got {self.epochs}")
         if not 0 <= self.label_smoothing < 1:
@@ -110,6 +112,8 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     """Train ``task`` (wrapped in a cross-entropy :class:`Classifier` if it has no ``forward_train``).
 
     ``progress`` shows a bar per epoch; one summary line per epoch is printed unless ``quiet``.
+    Inside a torch.distributed process group it trains with DDP (see :mod:`torchshrink.engine.distributed`):
+    the train loader is sharded, ``train_loader``'s batch size is the global batch, only rank 0 writes.
     """
     cfg = cfg or FitConfig()
     problems = cfg.validate() + cfg.optim.validate()
@@ -118,9 +122,11 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
 
         raise ConfigError("\n".join(problems))
     task = as_task(task, cfg.label_smoothing)
-    device = torch.device(cfg.device)
+    device = dist.resolve_device(cfg.device)
     task.to(device)
     torch.manual_seed(cfg.seed)
+    train_loader = dist.shard_loader(train_loader, seed=cfg.seed)
+    is_main = is_main and dist.is_main()
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         from ..errors import DataError
@@ -132,8 +138,9 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     start_epoch = 0
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / CHECKPOINT if out is not None else None
-    if ckpt_path is not None and resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
+    state = dist.on_main(lambda: load_checkpoint(ckpt_path) if ckpt_path is not None and resume and ckpt_path.exists()
+                         else None)  # read once on rank 0, given to every rank
+    if state is not None:
         try:
             task.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -148,40 +155,40 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     step = start_epoch * steps_per_epoch
     old = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = old and not tiny_convs(task)
+    engine = dist.Engine(task, cfg.engine, device)
     try:
         _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
-              out, ckpt_path, callbacks, progress, desc, is_main, quiet)
+              out, ckpt_path, callbacks, progress, desc, is_main, quiet, engine)
     finally:
         torch.backends.mkldnn.enabled = old
+        engine.close()
     times = [r["epoch_time_s"] for r in history]
     return FitResult(history, history[-1] if history else {}, sum(times) / max(1, len(times)), start_epoch)
 
 
 def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
-          out, ckpt_path, callbacks, progress, desc, is_main, quiet) -> None:
+          out, ckpt_path, callbacks, progress, desc, is_main, quiet, engine) -> None:
     for epoch in range(start_epoch, cfg.epochs):
         task.train()
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
-        t0 = time.perf_counter()
+        t0 = engine.epoch_start()
         sums: dict[str, float] = {}
         correct = seen = 0
         bar = _progress(train_loader, steps_per_epoch, f"{desc} {epoch + 1}/{cfg.epochs}", progress and is_main)
         for x, y in bar:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits, losses = task.forward_train(x, y)
-            loss = sum(losses.values())
-            if not torch.isfinite(loss):
+            x, y = engine.inputs(x, y)
+            with engine.autocast():
+                logits, losses = engine.forward_train(x, y)  # DDP-wrapped task.forward_train
+                loss = sum(losses.values())
+            if engine.nonfinite(loss):  # collective: every rank stops together
                 last = f"epoch {start_epoch if not history else history[-1]['epoch']}" if history else "none yet"
                 where = f" in {str(out)!r}" if out is not None else ""
                 raise DivergenceError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; the last good checkpoint "
                     f"({last}) is kept{where}; rerun with a lower learning rate (e.g. --set optim.lr={cfg.optim.lr / 10:g}) to resume from it")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_grad > 0:
-                nn.utils.clip_grad_norm_(task.parameters(), cfg.clip_grad)
-            opt.step()
+            engine.step(loss, opt, task.parameters(), cfg.clip_grad)
             sched.step()
             step += 1
             _call(callbacks, "on_step_end", task, step)
@@ -194,8 +201,8 @@ def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch,
             seen += n
             if progress and is_main and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", refresh=False)
-        elapsed = time.perf_counter() - t0
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "epoch_time_s": elapsed,
+        sums, correct, seen = engine.reduce_epoch(sums, correct, seen)  # over all ranks
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], **engine.epoch_end(t0, seen),
                                   "train_top1": 100.0 * correct / max(1, seen)}
         record.update({f"train_{k}": v / max(1, seen) for k, v in sums.items()})
         last_epoch = epoch + 1 == cfg.epochs
