@@ -1,0 +1,152 @@
+"""The report's figures (matplotlib, headless): trade-offs with the Pareto front, per-layer facts, training curves.
+
+>>> pareto_front([(1.0, 90.0), (2.0, 95.0), (3.0, 94.0), (0.5, 80.0)])
+[3, 0, 1]
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+STYLES = ["-", "--", ":", "-."]  # overlapping lines (an unchanged layer in two stages) stay visible
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats (lower cost x and higher accuracy y), by increasing cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, title: str) -> Path | None:
+    """Top-1 against a cost (``x_key`` of each point's measurement), one colour per run, the Pareto front dashed.
+
+    ``points``: dicts with ``label``, ``run`` and ``measurement``. Returns None when nothing has both numbers.
+    """
+    pts = [p for p in points if _finite(p["measurement"].get(x_key)) and _finite(p["measurement"].get("top1"))]
+    if not pts:
+        return None
+    runs = list(dict.fromkeys(p["run"] for p in pts))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    xy = [(float(p["measurement"][x_key]), float(p["measurement"]["top1"])) for p in pts]
+    front = pareto_front(xy)
+    if len(front) > 1:
+        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="0.55", lw=1.2, zorder=1,
+                label="Pareto front")
+    for ri, run in enumerate(runs):
+        sel = [i for i, p in enumerate(pts) if p["run"] == run]
+        ax.scatter([xy[i][0] for i in sel], [xy[i][1] for i in sel], s=46, color=COLORS[ri % len(COLORS)], zorder=3,
+                   label=run if len(runs) > 1 else None, edgecolor="white", linewidth=0.6)
+    if front:
+        ax.scatter([xy[i][0] for i in front], [xy[i][1] for i in front], s=130, facecolors="none", edgecolors="0.2",
+                   linewidth=1.0, zorder=2, label="on the Pareto front")
+    for i, p in enumerate(pts):
+        ax.annotate(p["label"] if len(runs) == 1 else f"{p['label']}", xy[i], xytext=(5, 4), textcoords="offset points",
+                    fontsize=8, color="0.15")
+    xs = [x for x, _ in xy]
+    if min(xs) > 0 and max(xs) / min(xs) > 8:
+        ax.set_xscale("log")
+    ys = [y for _, y in xy]
+    pad = max(0.5, (max(ys) - min(ys)) * 0.15)
+    ax.set_ylim(min(ys) - pad, max(ys) + pad)
+    ax.margins(x=0.15)
+    if x_key == "size_bytes":
+        from matplotlib.ticker import FuncFormatter
+
+        from ..measure import fmt_bytes
+
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_bytes(v)))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    if front:
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def layers(stages: list[dict[str, Any]], path: Path) -> Path | None:
+    """Per-layer parameters kept, sparsity, and rank / bit-width where a stage has them; one line per stage."""
+    with_layers = [s for s in stages if s.get("layers")]
+    if not with_layers:
+        return None
+    names: list[str] = list(dict.fromkeys(f["layer"] for s in with_layers for f in s["layers"]))
+    panels = [("params", "parameters", False), ("sparsity", "sparsity (% zeros)", True)]
+    if any("rank" in f for s in with_layers for f in s["layers"]):
+        panels.append(("rank", "rank", False))
+    if any(f.get("bits", 32) != 32 for s in with_layers for f in s["layers"]):
+        panels.append(("bits", "bits per weight", False))
+    width = min(16.0, max(7.0, 0.22 * len(names) + 3))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, 2.3 * len(panels) + 1.4), dpi=100, sharex=True)
+    axes = list(axes) if len(panels) > 1 else [axes]
+    index = {n: i for i, n in enumerate(names)}
+    for ax, (key, ylabel, percent) in zip(axes, panels):
+        for si, s in enumerate(with_layers):
+            pts = sorted((index[f["layer"]], f[key]) for f in s["layers"] if key in f and f[key] is not None)
+            if not pts:
+                continue
+            ys = [v * 100 if percent else v for _, v in pts]
+            ax.plot([x for x, _ in pts], ys, marker=MARKERS[si % len(MARKERS)], ms=4, lw=1.2, label=s["label"],
+                    color=COLORS[si % len(COLORS)], alpha=0.85, ls=STYLES[si % len(STYLES)], mfc="none")
+        ax.set_ylabel(ylabel, fontsize=9)
+        if key == "params":
+            ax.set_yscale("log")
+        if percent:
+            ax.set_ylim(-3, 103)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8, ncol=min(4, len(with_layers)), loc="lower left", bbox_to_anchor=(0, 1.02),
+                   frameon=False)
+    axes[-1].set_xticks(range(len(names)))
+    axes[-1].set_xticklabels(names, rotation=90, fontsize=7)
+    axes[-1].set_xlabel("layer")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def curves(stages: list[dict[str, Any]], path: Path) -> Path | None:
+    """Training loss and validation top-1 per epoch of every stage that trained."""
+    trained = [s for s in stages if s.get("history")]
+    if not trained:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    for si, s in enumerate(trained):
+        h = s["history"]
+        color = COLORS[si % len(COLORS)]
+        ep = [r["epoch"] for r in h]
+        a1.plot(ep, [r.get("train_loss", math.nan) for r in h], marker="o", ms=3, color=color, label=s["label"])
+        val = [(r["epoch"], r["val_top1"]) for r in h if "val_top1" in r]
+        if val:
+            a2.plot([e for e, _ in val], [v for _, v in val], marker="o", ms=3, color=color, label=s["label"])
+    a1.set_title("training loss", fontsize=10)
+    a2.set_title("validation top-1 (%)", fontsize=10)
+    for a in (a1, a2):
+        a.set_xlabel("epoch")
+        a.grid(True, alpha=0.3)
+        a.xaxis.get_major_locator().set_params(integer=True)
+    a1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

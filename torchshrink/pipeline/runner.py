@@ -1,0 +1,195 @@
+"""Run a recipe: each step in turn, saved after every step, resumed from the last finished one.
+
+Folder layout of a run::
+
+    RUN/config.yaml               the recipe as given (a different recipe will not reuse the folder)
+    RUN/steps/NN_LABEL/           one folder per step: result.json, model.pt / teacher.pt when the step
+                                  changed them, fit/ (checkpoint of a training inside the step)
+    RUN/stages.json               every stage measured side by side at the end
+    RUN/report.md, report.html    the report, with its figures in RUN/report_files/
+
+>>> import tempfile
+>>> out = tempfile.mkdtemp() + "/run"
+>>> recipe = {"out": out, "data": {"name": "synthetic", "batch_size": 64},
+...           "model": {"name": "resnet8", "kwargs": {"width": 0.25}},
+...           "measure": {"latency": False}, "steps": [{"train": {"epochs": 1}}]}
+>>> run = run_recipe(recipe, progress=False, quiet=True)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..config import load_yaml
+from ..data import build_loaders
+from ..engine.rundir import prepare_run_dir
+from ..errors import ConfigError
+from ..io import write_json
+from ..models import create_model, load_model, save_model
+from .recipe import STEPS, ModelSource, Recipe, parse_recipe, validate_recipe
+from .steps.base import StepContext, StepOutput
+
+STATE = "stages.json"
+
+
+def build_source(src: ModelSource, num_classes: int, in_channels: int) -> nn.Module:
+    """The model a :class:`ModelSource` names: loaded from its file or built from the registry."""
+    if src.path is not None:
+        return load_model(src.path)
+    return create_model(src.name, num_classes=num_classes, in_channels=in_channels, **src.kwargs)
+
+
+def _step_dir(out: Path, index: int, label: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+    return out / "steps" / f"{index:02d}_{safe}"
+
+
+def layer_facts(model: nn.Module) -> list[dict[str, Any]]:
+    """Per-layer parameters, sparsity and bit-width of every conv/linear layer (quantized ones included).
+
+    >>> facts = layer_facts(nn.Sequential(nn.Linear(4, 2)))
+    >>> facts[0]["layer"], facts[0]["params"], facts[0]["sparsity"], facts[0]["bits"]
+    ('0', 8, 0.0, 32)
+    """
+    facts = []
+    for name, m in model.named_modules():
+        w = getattr(m, "weight", None)
+        if callable(w) and not isinstance(w, torch.Tensor):
+            try:
+                w = w()
+            except Exception:
+                continue
+        if not isinstance(w, torch.Tensor) or w.dim() < 2 or any(True for _ in m.children()):
+            continue
+        if w.is_quantized:
+            bits, dense = int(getattr(m, "bits", 8)), w.dequantize()
+        else:
+            bits = int(getattr(m, "bits", 0) or (torch.finfo(w.dtype).bits if w.is_floating_point() else 8))
+            dense = w.detach()
+        n = dense.numel()
+        facts.append({"layer": name, "type": type(m).__name__, "params": n,
+                      "sparsity": float((dense == 0).sum()) / max(1, n), "bits": bits})
+    return facts
+
+
+def _load_or_none(path: Path) -> nn.Module | None:
+    return load_model(path) if path.is_file() else None
+
+
+def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = (), overwrite: bool = False,
+               progress: bool = True, quiet: bool = False, report: bool = True) -> Path:
+    """Validate then run a recipe (file or mapping); returns the run folder (holding the report)."""
+    data = load_yaml(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
+    if overrides:
+        from ..config import apply_overrides
+
+        data = apply_overrides(data, list(overrides))
+    problems = validate_recipe(data)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    r = parse_recipe(data, [])
+    t_start = time.perf_counter()
+    if r.threads:
+        torch.set_num_threads(r.threads)
+    torch.manual_seed(r.seed)
+    out, resuming = prepare_run_dir(r.out, data, overwrite)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    if resuming:
+        say(f"resuming the run in {out} (finished steps are reused)")
+    loaders = build_loaders(r.data)
+    c = loaders.input_shape[0]
+    model = build_source(r.model, loaders.num_classes, c) if r.model else None
+    teacher = build_source(r.teacher, loaders.num_classes, c) if r.teacher else None
+    stages: list[dict[str, Any]] = []
+    for role, src, m in (("teacher", r.teacher, teacher), ("model", r.model, model)):
+        if src is not None and src.path is not None:  # a given trained model is the first stage to compare with
+            stages.append({"label": f"{role} (given)", "step": "source", "index": 0, "role": role,
+                           "model_file": str(Path(src.path).resolve()), "history": [], "layers": [], "metrics": {}})
+    n = len(r.steps)
+    for spec in r.steps:
+        info = STEPS.get(spec.name)
+        folder = _step_dir(out, spec.index, spec.label)
+        done = folder / "result.json"
+        target = getattr(spec.settings, "target", "model")
+        if done.is_file():
+            rec = json.loads(done.read_text())
+            model = _load_or_none(folder / "model.pt") or model
+            teacher = _load_or_none(folder / "teacher.pt") or teacher
+            say(f"== step {spec.index}/{n}: {spec.label} (finished earlier, reused)")
+        else:
+            say(f"== step {spec.index}/{n}: {spec.label} ({_describe(spec.raw[spec.name])})")
+            folder.mkdir(parents=True, exist_ok=True)
+            ctx = StepContext(model=model, teacher=teacher, loaders=loaders, out=folder, seed=r.seed, device=r.device,
+                              progress=progress, label=spec.label, stages=[dict(s) for s in stages])
+            t0 = time.perf_counter()
+            result: StepOutput = info.fn(ctx, spec.settings) or StepOutput()
+            seconds = time.perf_counter() - t0
+            rec = {"label": spec.label, "step": spec.name, "index": spec.index, "role": target,
+                   "settings": spec.raw[spec.name], "seconds": seconds, "history": result.history,
+                   "train_time_per_epoch_s": result.train_time_per_epoch_s, "layers": result.layers,
+                   "size_bytes": result.size_bytes, "macs": result.macs, "metrics": result.metrics,
+                   "notes": result.notes, "stage": info.stage}
+            if result.model is not None:
+                model = result.model.cpu()
+                save_model(model, folder / "model.pt")
+            if result.teacher is not None:
+                teacher = result.teacher.cpu()
+                save_model(teacher, folder / "teacher.pt")
+            write_json(done, rec)  # written last: its presence means the step finished
+            say(f"   {spec.label} done in {seconds:.1f} s")
+        if rec.get("stage"):
+            rec["model_file"] = str(folder / ("teacher.pt" if target == "teacher" else "model.pt"))
+            stages.append(rec)
+        elif stages:  # evaluate/measure results belong to the latest stage of the same model
+            for s in reversed(stages):
+                if s["role"] == target:
+                    s.setdefault("metrics", {}).update(rec.get("metrics", {}))
+                    break
+    if not stages:
+        say("no step produced a model to compare; nothing to report")
+        return out
+    measure_stages(out, r, stages, loaders, say)
+    if report:
+        from .report import write_report
+
+        write_report(out, minutes=(time.perf_counter() - t_start) / 60)
+        say(f"report: {out / 'report.html'} and {out / 'report.md'}")
+    return out
+
+
+def _describe(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in settings.items() if k != "label") or "default settings"
+
+
+def measure_stages(out: Path, r: Recipe, stages: list[dict[str, Any]], loaders: Any, say: Any) -> None:
+    """Measure every stage side by side (latency interleaved, so ratios are fair) into ``stages.json``."""
+    from ..measure import compare, machine_info, measure_many
+
+    say(f"== measuring {len(stages)} stages side by side (top-1, size, MACs, latency at batch 1 and {r.measure.batch_size})")
+    models = {s["label"]: load_model(s["model_file"]).eval() for s in stages}
+    ms = measure_many(models, loaders.input_shape, loaders.test, batch_size=r.measure.batch_size,
+                      repeats=r.measure.repeats, threads=r.threads or None, latency=r.measure.latency,
+                      size_bytes={s["label"]: s["size_bytes"] for s in stages if s.get("size_bytes")},
+                      macs={s["label"]: s["macs"] for s in stages if s.get("macs")},
+                      train_time_per_epoch_s={s["label"]: s["train_time_per_epoch_s"] for s in stages
+                                              if s.get("train_time_per_epoch_s")})
+    base = ms[stages[0]["label"]]
+    rows = []
+    for s in stages:
+        m = ms[s["label"]]
+        own = {f["layer"]: f for f in layer_facts(models[s["label"]])}
+        for f in s.get("layers", []):  # what the step knows (ranks, bit-widths) wins over what we can see
+            own.setdefault(f["layer"], {"layer": f["layer"]}).update(f)
+        rows.append({"label": s["label"], "step": s["step"], "index": s["index"], "role": s["role"],
+                     "measurement": m.to_dict(), "comparison": compare(base, m).__dict__,
+                     "history": s.get("history", []), "layers": list(own.values()), "metrics": s.get("metrics", {}),
+                     "notes": s.get("notes", []), "settings": s.get("settings", {})})
+    write_json(out / STATE, {"name": r.name or out.name, "run": str(out), "base": stages[0]["label"],
+                             "batch_size": r.measure.batch_size, "data": r.data.name,
+                             "train_images": len(loaders.train.dataset), "test_images": len(loaders.test.dataset),
+                             "machine": machine_info(), "stages": rows})

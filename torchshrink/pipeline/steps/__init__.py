@@ -1,0 +1,5 @@
+"""Built-in recipe steps, one file per family; importing this package registers them."""
+from . import distill, evaluate, export, factorize, prune, quantize, train  # noqa: F401
+from .base import StepContext, StepOutput, TrainSettings
+
+__all__ = ["StepContext", "StepOutput", "TrainSettings"]

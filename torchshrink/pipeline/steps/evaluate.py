@@ -1,0 +1,83 @@
+"""Steps ``evaluate`` (accuracy, optionally under attack) and ``measure`` (cost) of the current model."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ...engine import evaluate as evaluate_model
+from ...measure import measure as measure_model
+from ..recipe import register_step
+from .base import StepContext, StepOutput
+
+
+def robustness_fn():
+    """The robustness measurer of ``torchshrink.measure`` if this version has one, else None."""
+    try:
+        from ...measure import robustness  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return getattr(robustness, "robust_accuracy", None)
+
+
+@dataclass
+class EvaluateStep:
+    """Top-1/top-5 on the test set; ``fgsm_eps``/``pgd_eps`` add accuracy under those attacks."""
+
+    target: Literal["model", "teacher"] = "model"
+    fgsm_eps: list[float] = field(default_factory=list)
+    pgd_eps: list[float] = field(default_factory=list)
+    pgd_steps: int = 10
+    max_batches: int = 0
+
+    def validate(self) -> list[str]:
+        p = [f"fgsm_eps/pgd_eps: must be in (0, 1], got {e}" for e in self.fgsm_eps + self.pgd_eps if not 0 < e <= 1]
+        if self.pgd_steps < 1:
+            p.append(f"pgd_steps: must be >= 1, got {self.pgd_steps}")
+        if self.max_batches < 0:
+            p.append(f"max_batches: must be >= 0 (0 = all), got {self.max_batches}")
+        if (self.fgsm_eps or self.pgd_eps) and robustness_fn() is None:
+            p.append("fgsm_eps/pgd_eps: need torchshrink.measure.robustness, which this version does not have yet; remove them")
+        return p
+
+
+@dataclass
+class MeasureStep:
+    """Parameters, size, MACs and latency of the current model at batch 1 and ``batch_size``."""
+
+    target: Literal["model", "teacher"] = "model"
+    batch_size: int = 64
+    repeats: int = 30
+
+    def validate(self) -> list[str]:
+        p = []
+        if self.batch_size < 1:
+            p.append(f"batch_size: must be >= 1, got {self.batch_size}")
+        if self.repeats < 1:
+            p.append(f"repeats: must be >= 1, got {self.repeats}")
+        return p
+
+
+@register_step("evaluate", EvaluateStep, after_quantize=True, stage=False)
+def evaluate(ctx: StepContext, cfg: EvaluateStep) -> StepOutput:
+    """Accuracy of the current model on the test set (and under FGSM/PGD where asked)."""
+    model = ctx.teacher if cfg.target == "teacher" else ctx.model
+    r = evaluate_model(model, ctx.loaders.test, ctx.device, max_batches=cfg.max_batches or None)
+    metrics = {"test_top1": r["top1"], "test_top5": r["top5"], "test_loss": r["loss"]}
+    fn = robustness_fn()
+    for attack, eps_list in (("fgsm", cfg.fgsm_eps), ("pgd", cfg.pgd_eps)):
+        for eps in eps_list:
+            kw = {"steps": cfg.pgd_steps} if attack == "pgd" else {}
+            acc = fn(model, ctx.loaders.test, attack=attack, eps=eps, max_batches=cfg.max_batches or None, **kw)
+            metrics[f"robust_{attack}_{eps:g}"] = float(acc["top1"] if isinstance(acc, dict) else acc)
+    print(f"[{ctx.label}] " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()), flush=True)
+    return StepOutput(metrics=metrics)
+
+
+@register_step("measure", MeasureStep, after_quantize=True, stage=False)
+def measure(ctx: StepContext, cfg: MeasureStep) -> StepOutput:
+    """Cost of the current model now (the report also measures every stage side by side at the end)."""
+    model = ctx.teacher if cfg.target == "teacher" else ctx.model
+    m = measure_model(model.eval(), ctx.input_shape, name=ctx.label, batch_size=cfg.batch_size, repeats=cfg.repeats)
+    print(f"[{ctx.label}] params {m.params}, MACs {m.macs}, latency b1 {m.latency_ms_b1:.3f} ms, "
+          f"b{cfg.batch_size} {m.latency_ms_bn:.2f} ms", flush=True)
+    return StepOutput(metrics={"measure": m.to_dict()})
