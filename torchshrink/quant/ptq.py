@@ -1,0 +1,196 @@
+"""Post-training int8 quantization (Jacob et al., "Quantization and Training of Neural Networks for
+Efficient Integer-Arithmetic-Only Inference", CVPR 2018), on real integer kernels.
+
+Two flows, one config:
+
+- ``backend="fx"``: torch.ao FX graph mode. Conv+BN+ReLU are fused, observers collect activation
+  ranges on a few calibration batches, and ``convert_fx`` swaps in ``torch.ao.nn.quantized`` modules that
+  call the fbgemm/x86/onednn int8 kernels eagerly (no compiler). Saved with :func:`torchshrink.models.save_model`
+  (replayed by the ``ptq_fx`` model transform, so ``load_model`` gives the int8 model back).
+- ``backend="pt2e"``: torchao's PT2E flow (``torch.export`` + ``X86InductorQuantizer`` + ``torch.compile``),
+  which lowers to oneDNN int8 kernels through Inductor. Needs ``torchao`` (extra ``quant``); the compiled
+  module is for measuring and serving in-process, not for saving.
+
+``mode="dynamic"`` quantizes the weights of Linear/LSTM layers and the activations on the fly
+(for Linear-heavy models such as MLPs and transformers).
+
+>>> import torch
+>>> from torchshrink.models import create_model
+>>> m = create_model("resnet8", num_classes=3, in_channels=1).eval()
+>>> batches = [torch.randn(8, 1, 16, 16) for _ in range(2)]
+>>> q = quantize_ptq(m, batches, PTQConfig(observer="minmax"))
+>>> q(batches[0]).shape
+torch.Size([8, 3])
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..models.files import MODEL_TRANSFORMS, record_transform
+
+ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")
+OBSERVERS = ("minmax", "histogram", "moving_average", "percentile")
+
+
+@dataclass
+class PTQConfig:
+    """How to quantize: flow, kernel library, observer for activations, per-channel weights."""
+
+    mode: str = "static"          # static | dynamic
+    backend: str = "fx"           # fx (torch.ao, eager int8 kernels) | pt2e (torchao + Inductor)
+    engine: str = "x86"           # torch.backends.quantized.engine for backend fx
+    observer: str = "histogram"   # activation observer: minmax | histogram | moving_average | percentile
+    per_channel: bool = True      # per-output-channel weight scales
+    calib_batches: int = 8        # batches of the loader used to calibrate
+
+    def validate(self) -> list[str]:
+        p = []
+        if self.mode not in ("static", "dynamic"):
+            p.append(f"mode: must be static or dynamic, got {self.mode!r}")
+        if self.backend not in ("fx", "pt2e"):
+            p.append(f"backend: must be fx or pt2e, got {self.backend!r}")
+        if self.engine not in ENGINES:
+            p.append(f"engine: must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.engine not in torch.backends.quantized.supported_engines:
+            p.append(f"engine: {self.engine!r} is not built into this torch (has {torch.backends.quantized.supported_engines})")
+        if self.observer not in OBSERVERS:
+            p.append(f"observer: must be one of {', '.join(OBSERVERS)}, got {self.observer!r}")
+        if self.calib_batches < 1:
+            p.append(f"calib_batches: must be >= 1, got {self.calib_batches}")
+        return p
+
+    def check(self) -> "PTQConfig":
+        problems = self.validate()
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+
+def make_qconfig(observer: str = "histogram", per_channel: bool = True, engine: str = "x86"):
+    """A torch.ao ``QConfig``: chosen activation observer (uint8) and symmetric int8 weights."""
+    from torch.ao.quantization import QConfig, observer as ob
+
+    reduce = engine in ("x86", "fbgemm")  # fbgemm's u8s8 accumulation can saturate with full-range activations
+    act = {"minmax": ob.MinMaxObserver, "histogram": ob.HistogramObserver,
+           "moving_average": ob.MovingAverageMinMaxObserver,
+           "percentile": ob.HistogramObserver}[observer]
+    kw: dict[str, Any] = {"reduce_range": reduce, "dtype": torch.quint8}
+    if observer == "percentile":
+        kw["bins"] = 256  # coarser histogram: the L2-optimal clipping search then drops the outlier tail
+    if per_channel:
+        w = ob.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+    else:
+        w = ob.MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
+    return QConfig(activation=act.with_args(**kw), weight=w)
+
+
+def _batches(loader: Iterable, n: int) -> list[torch.Tensor]:
+    out = []
+    for b in loader:
+        out.append(b[0] if isinstance(b, (tuple, list)) else b)
+        if len(out) >= n:
+            break
+    if not out:
+        raise ConfigError("the calibration loader gave no batches; pass a loader with at least one batch")
+    return [x.float() if x.dtype == torch.uint8 else x for x in out]
+
+
+def _prepare_fx(model: nn.Module, example: torch.Tensor, cfg: PTQConfig) -> nn.Module:
+    from torch.ao.quantization import QConfigMapping
+    from torch.ao.quantization.quantize_fx import prepare_fx
+
+    torch.backends.quantized.engine = cfg.engine
+    qmap = QConfigMapping().set_global(make_qconfig(cfg.observer, cfg.per_channel, cfg.engine))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao prints a migration notice on every call
+        return prepare_fx(copy.deepcopy(model).cpu().eval(), qmap, (example,))
+
+
+def _convert_fx(prepared: nn.Module) -> nn.Module:
+    from torch.ao.quantization.quantize_fx import convert_fx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return convert_fx(prepared)
+
+
+def quantize_dynamic(model: nn.Module, engine: str = "x86") -> nn.Module:
+    """int8 weights + dynamically quantized activations for every ``nn.Linear``/``nn.LSTM``/``nn.GRU``."""
+    torch.backends.quantized.engine = engine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(),
+                                                      {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
+
+
+def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = None) -> nn.Module:
+    """Return an int8 copy of ``model`` calibrated on ``cfg.calib_batches`` batches of ``loader``.
+
+    ``loader`` yields ``(x, y)`` or ``x``. The original model is left untouched. Models built by
+    ``create_model`` get a recorded transform so ``save_model``/``load_model`` round-trip them.
+    """
+    cfg = (cfg or PTQConfig()).check()
+    arch, transforms = getattr(model, "torchshrink_arch", None), getattr(model, "torchshrink_transforms", [])
+    if cfg.mode == "dynamic":
+        q = quantize_dynamic(model, cfg.engine)
+        config: dict[str, Any] = {"mode": "dynamic", "engine": cfg.engine}
+    else:
+        xs = _batches(loader, cfg.calib_batches)
+        if cfg.backend == "pt2e":
+            return quantize_pt2e(model, xs)
+        prepared = _prepare_fx(model, xs[0][:1], cfg)
+        with torch.no_grad():
+            for x in xs:
+                prepared(x)
+        q = _convert_fx(prepared)
+        config = {"mode": "static", "engine": cfg.engine, "observer": cfg.observer,
+                  "per_channel": cfg.per_channel, "input_shape": list(xs[0].shape[1:])}
+    if arch is not None:
+        q.torchshrink_arch = arch
+        q.torchshrink_transforms = list(transforms)
+        record_transform(q, "ptq_fx", **config)
+    return q
+
+
+@MODEL_TRANSFORMS.register("ptq_fx")
+def _replay_ptq(model: nn.Module, mode: str, engine: str, observer: str = "minmax", per_channel: bool = True,
+                input_shape: list[int] | None = None) -> nn.Module:
+    """Rebuild the int8 module structure; the scales and int8 weights then come from the file."""
+    if mode == "dynamic":
+        return quantize_dynamic(model, engine)
+    cfg = PTQConfig(engine=engine, observer="minmax", per_channel=per_channel)
+    x = torch.randn(2, *(input_shape or [3, 32, 32]))
+    prepared = _prepare_fx(model, x[:1], cfg)
+    with torch.no_grad():
+        prepared(x)  # placeholder ranges, overwritten by the saved scales and zero points
+    return _convert_fx(prepared)
+
+
+def quantize_pt2e(model: nn.Module, batches: list[torch.Tensor], compile: bool = True) -> nn.Module:
+    """torchao PT2E int8: export, annotate with ``X86InductorQuantizer``, calibrate, convert, compile."""
+    try:
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+    except ImportError as e:
+        raise ConfigError("backend pt2e needs torchao; install it with `pip install torchshrink[quant]` "
+                          "or use backend fx") from e
+    m = copy.deepcopy(model).cpu().eval()
+    x = batches[0]
+    ex = x[:2] if x.shape[0] >= 2 else torch.cat([x, x])
+    # strict export keeps one source partition per module call (shared nn.ReLU modules confuse non-strict)
+    ep = torch.export.export(m, (ex,), strict=True,
+                             dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},)).module()
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(ep, quantizer)
+    with torch.no_grad():
+        for b in batches:
+            prepared(b)
+    q = convert_pt2e(prepared)
+    return torch.compile(q) if compile else q
