@@ -1,0 +1,123 @@
+"""Weight sharing with a per-layer k-means codebook (Han et al., "Deep Compression", ICLR 2016, sec. 3).
+
+Each Conv2d/Linear weight is replaced by ``centroids[index]``: an index of ``bits`` bits per weight
+plus a table of ``2**bits`` float centroids. Centroids start linearly spaced between the layer's min
+and max weight (the paper's best initialisation) and are refined by Lloyd iterations. Weights that are
+exactly zero (pruned) stay zero and are not clustered. Fine-tuning trains the centroids only: the
+gradient of a centroid is the sum of the gradients of the weights that share it.
+
+>>> import torch
+>>> from torch import nn
+>>> m = nn.Sequential(nn.Linear(8, 4))
+>>> books = share_weights_(m, CodebookConfig(bits=2))
+>>> len(torch.unique(m[0].weight)) <= 4
+True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.utils.parametrize as P
+
+from ..errors import ConfigError
+
+
+@dataclass
+class CodebookConfig:
+    """``bits`` per index (2**bits clusters), Lloyd ``iters``, and which layer types to share."""
+
+    bits: int = 4
+    iters: int = 30
+    conv: bool = True
+    linear: bool = True
+
+    def validate(self) -> list[str]:
+        p = []
+        if not 1 <= self.bits <= 8:
+            p.append(f"bits: must be in 1..8, got {self.bits}")
+        if self.iters < 0:
+            p.append(f"iters: must be >= 0, got {self.iters}")
+        return p
+
+
+def kmeans_1d(values: torch.Tensor, k: int, iters: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cluster 1-D ``values`` into ``k`` centroids (linear init); returns ``(centroids (k,), index (N,))``."""
+    v = values.detach().float().ravel()
+    lo, hi = v.min(), v.max()
+    c = torch.linspace(float(lo), float(hi), k) if k > 1 else v.mean().reshape(1)
+    for _ in range(iters):
+        idx = assign(v, c)
+        sums = torch.zeros(k).index_add_(0, idx, v)
+        cnt = torch.bincount(idx, minlength=k).float()
+        new = torch.where(cnt > 0, sums / cnt.clamp(min=1), c)
+        if torch.equal(new, c):
+            break
+        c = new
+    return c, assign(v, c)
+
+
+def assign(v: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centroid for each value of ``v``."""
+    return (v[:, None] - c[None, :]).abs().argmin(dim=1)
+
+
+class Codebook(nn.Module):
+    """Parametrization ``weight = centroids[index] * mask``; only ``centroids`` is trainable."""
+
+    def __init__(self, centroids: torch.Tensor, index: torch.Tensor, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.centroids = nn.Parameter(centroids.clone())
+        self.register_buffer("index", index.to(torch.int64))
+        self.register_buffer("mask", mask.to(torch.bool))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return self.centroids[self.index] * self.mask
+
+
+def shared_layers(model: nn.Module, cfg: CodebookConfig) -> dict[str, nn.Module]:
+    types = tuple(t for t, on in ((nn.Conv2d, cfg.conv), (nn.Linear, cfg.linear)) if on)
+    return {n: m for n, m in model.named_modules() if isinstance(m, types)}
+
+
+def share_weights_(model: nn.Module, cfg: CodebookConfig | None = None) -> dict[str, Codebook]:
+    """Cluster every Conv2d/Linear weight in place; returns ``{layer name: Codebook}``.
+
+    The weights become parametrized (``weight = centroids[index] * mask``), so training the model
+    afterwards fine-tunes the centroids. Call :func:`bake_` to turn them back into plain tensors.
+    """
+    cfg = cfg or CodebookConfig()
+    if cfg.validate():
+        raise ConfigError("; ".join(cfg.validate()))
+    books = {}
+    for name, m in shared_layers(model, cfg).items():
+        if P.is_parametrized(m, "weight"):
+            raise ConfigError(f"layer {name!r} already has a weight parametrization; call bake_(model) first")
+        w = m.weight.detach()
+        mask = w != 0
+        k = 1 << cfg.bits
+        c, idx_nz = kmeans_1d(w[mask], k, cfg.iters) if mask.any() else (torch.zeros(k), None)
+        index = torch.zeros(w.numel(), dtype=torch.int64)
+        if idx_nz is not None:
+            index[mask.ravel()] = idx_nz
+        book = Codebook(c, index.view_as(w), mask)
+        m.weight.requires_grad_(False)
+        P.register_parametrization(m, "weight", book, unsafe=True)
+        books[name] = book
+    return books
+
+
+def freeze_all_but_centroids_(model: nn.Module) -> None:
+    """Train only the centroids (the paper's fine-tuning); BN statistics still update in train mode."""
+    for n, p in model.named_parameters():
+        p.requires_grad_(n.endswith("centroids"))
+
+
+def bake_(model: nn.Module) -> None:
+    """Replace every codebook parametrization by its current weight tensor (trainable again)."""
+    for m in model.modules():
+        if P.is_parametrized(m, "weight"):
+            P.remove_parametrizations(m, "weight", leave_parametrized=True)
+    for p in model.parameters():
+        p.requires_grad_(True)
