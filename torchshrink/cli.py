@@ -34,11 +34,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .engine import distributed
 
-    if (getattr(args, "nproc", None) or 1) > 1 and not distributed.launched():  # --nproc N: start torchrun
-        return distributed.launch(sys.argv[1:] if argv is None else argv, args.nproc)
     try:
+        cls = COMMANDS.get(args.command)
+        nproc = getattr(args, "nproc", None) or 1
+        if nproc > 1 or distributed.launched():
+            distributed.check_supported(cls, args.command)
+            if not distributed.launched():  # --nproc N: start torchrun
+                return distributed.launch(sys.argv[1:] if argv is None else argv, nproc)
         with distributed.session():  # joins torchrun's process group, if any
-            return int(COMMANDS.get(args.command).run(args) or 0)
+            return int(cls.run(args) or 0)
     except TorchshrinkError as e:
         msg = str(e).strip()
         for line in msg.splitlines() or [type(e).__name__]:

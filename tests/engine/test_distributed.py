@@ -117,3 +117,10 @@ def test_engine_settings_on_cpu():
     eng.close()
     assert task.student[0].weight.is_contiguous()
     assert strip_nproc(["train", "--nproc", "2", "--nproc=3", "--epochs", "1"]) == ["train", "--epochs", "1"]
+
+
+def test_commands_without_distributed_support_refuse_torchrun(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    assert main(["demo"]) == 2
+    assert "does not run in several processes" in capsys.readouterr().err

@@ -21,6 +21,8 @@ def build_model(spec: TrainSpec, num_classes: int, in_channels: int):
 
 @command("train", help="train a model (resumes when run again with the same --out)")
 class Train:
+    distributed = True  # runs under torchrun / --nproc (rank 0 writes)
+
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default=None, help="model name, e.g. resnet20, wrn_16_2, tv:resnet18")

@@ -163,6 +163,16 @@ def on_main(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     raise TorchshrinkError(f"rank 0 failed with {box[0][1]}: {box[0][2]}")
 
 
+def check_supported(command_cls: Any, name: str) -> None:
+    """Refuse to run a command in several processes unless it says it can (``distributed = True``).
+
+    Such a command trains through ``fit`` and keeps its other work (run folder, saving, measuring,
+    reports) to rank 0, using :func:`on_main` and :func:`is_main`.
+    """
+    if not getattr(command_cls, "distributed", False):
+        raise ConfigError(f"`torchshrink {name}` does not run in several processes yet; run it without --nproc/torchrun")
+
+
 def strip_nproc(argv: Sequence[str]) -> list[str]:
     """``argv`` without ``--nproc N`` / ``--nproc=N`` (what torchrun's workers get)."""
     out, skip = [], False
