@@ -77,6 +77,26 @@ def layer_facts(model: nn.Module) -> list[dict[str, Any]]:
     return facts
 
 
+def merge_layers(seen: list[dict[str, Any]], told: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-layer facts seen on the model, updated with what a step reported (ranks, bit-widths).
+
+    A reported layer the model no longer has under that name (a factorized layer is now a few smaller
+    ones) is placed before its first sub-layer, so plots keep the network's order.
+
+    >>> merge_layers([{"layer": "a"}, {"layer": "b.0"}], [{"layer": "b", "rank": 4}, {"layer": "a", "bits": 8}])
+    [{'layer': 'a', 'bits': 8}, {'layer': 'b', 'rank': 4}, {'layer': 'b.0'}]
+    """
+    out = [dict(f) for f in seen]
+    for f in told:
+        same = next((o for o in out if o["layer"] == f["layer"]), None)
+        if same is not None:
+            same.update(f)
+            continue
+        at = next((i for i, o in enumerate(out) if o["layer"].startswith(f["layer"] + ".")), len(out))
+        out.insert(at, dict(f))
+    return out
+
+
 def _load_or_none(path: Path) -> nn.Module | None:
     return load_model(path) if path.is_file() else None
 
@@ -182,12 +202,10 @@ def measure_stages(out: Path, r: Recipe, stages: list[dict[str, Any]], loaders: 
     rows = []
     for s in stages:
         m = ms[s["label"]]
-        own = {f["layer"]: f for f in layer_facts(models[s["label"]])}
-        for f in s.get("layers", []):  # what the step knows (ranks, bit-widths) wins over what we can see
-            own.setdefault(f["layer"], {"layer": f["layer"]}).update(f)
+        facts = merge_layers(layer_facts(models[s["label"]]), s.get("layers", []))
         rows.append({"label": s["label"], "step": s["step"], "index": s["index"], "role": s["role"],
                      "measurement": m.to_dict(), "comparison": compare(base, m).__dict__,
-                     "history": s.get("history", []), "layers": list(own.values()), "metrics": s.get("metrics", {}),
+                     "history": s.get("history", []), "layers": facts, "metrics": s.get("metrics", {}),
                      "notes": s.get("notes", []), "settings": s.get("settings", {})})
     write_json(out / STATE, {"name": r.name or out.name, "run": str(out), "base": stages[0]["label"],
                              "batch_size": r.measure.batch_size, "data": r.data.name,
