@@ -1,0 +1,84 @@
+"""k-bit weights trained with the straight-through estimator (Zhou et al., "DoReFa-Net", 2016).
+
+DoReFa weight quantization: ``t = tanh(w) / (2 max|tanh(w)|) + 1/2`` maps weights to [0, 1],
+``q = round(t * (2^k - 1))`` is the k-bit code, and the weight used is ``s * (2 q / (2^k - 1) - 1)``
+with ``s = max|w|`` per layer (the paper relies on BatchNorm for scale; ``s`` keeps layers without BN,
+such as the classifier, at their range). The rounding passes gradients straight through, so the
+float latent weights keep training. :func:`torchshrink.quant.packing.save_packed` stores the codes
+with k bits each.
+
+>>> import torch
+>>> from torch import nn
+>>> m = nn.Sequential(nn.Linear(6, 4))
+>>> quantize_weights_(m, LowBitConfig(bits=2))
+>>> len(torch.unique(m[0].weight.detach())) <= 4
+True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.utils.parametrize as P
+
+from ..errors import ConfigError
+
+
+@dataclass
+class LowBitConfig:
+    """Bits per weight (2..8) and which layers: all Conv2d/Linear, except the first/last if ``keep_edges``."""
+
+    bits: int = 4
+    keep_edges: bool = False
+
+    def validate(self) -> list[str]:
+        return [] if 2 <= self.bits <= 8 else [f"bits: must be in 2..8, got {self.bits}"]
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """``round(x)`` forward, identity backward."""
+    return x + (torch.round(x) - x).detach()
+
+
+class LowBit(nn.Module):
+    """DoReFa k-bit weight parametrization."""
+
+    kind = "dorefa"
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        self.bits = bits
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        n = (1 << self.bits) - 1
+        t = torch.tanh(w)
+        t = t / (2 * t.abs().max().clamp(min=1e-12)) + 0.5
+        q = round_ste(t * n)
+        return w.abs().max().detach() * (2 * q / n - 1)
+
+    @torch.no_grad()
+    def codes(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = (1 << self.bits) - 1
+        t = torch.tanh(w)
+        t = t / (2 * t.abs().max().clamp(min=1e-12)) + 0.5
+        return torch.round(t * n).to(torch.uint8).ravel(), w.abs().max().reshape(1).float()
+
+    @staticmethod
+    def decode(codes: torch.Tensor, scales: torch.Tensor, bits: int, shape: list[int]) -> torch.Tensor:
+        n = (1 << bits) - 1
+        return (scales[0] * (2 * codes.float() / n - 1)).view(shape)
+
+
+def target_layers(model: nn.Module, keep_edges: bool) -> list[tuple[str, nn.Module]]:
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return layers[1:-1] if keep_edges else layers
+
+
+def quantize_weights_(model: nn.Module, cfg: LowBitConfig | None = None) -> None:
+    """Give every Conv2d/Linear a k-bit DoReFa weight in place; train as usual, then ``save_packed``."""
+    cfg = cfg or LowBitConfig()
+    if cfg.validate():
+        raise ConfigError("; ".join(cfg.validate()))
+    for _, m in target_layers(model, cfg.keep_edges):
+        P.register_parametrization(m, "weight", LowBit(cfg.bits))

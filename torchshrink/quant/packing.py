@@ -1,0 +1,128 @@
+"""Bit packing and the packed model file: k-bit weights really stored with k bits each.
+
+File format (``.tspk``, no pickle): ``b"TSPK"``, uint32 version, uint32 header length, zlib-compressed
+JSON header, then a binary blob. Per quantized layer the header gives ``bits``, shape, the byte range of
+its packed codes (``ceil(numel * bits / 8)`` bytes) and of its float32 scales; every other tensor is
+stored raw (floats as float16). The header also holds the architecture so the file loads by itself.
+
+>>> import numpy as np
+>>> q = np.array([0, 1, 2, 3, 3, 2, 1], dtype=np.uint8)
+>>> data = pack_bits(q, 2)
+>>> len(data), bool((unpack_bits(data, 2, len(q)) == q).all())
+(2, True)
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.utils.parametrize as P
+
+from ..errors import CheckpointError, ConfigError
+from ..io import atomic_write
+from ..models import create_model
+from ..models.files import MODEL_TRANSFORMS, load_weights
+
+MAGIC, VERSION = b"TSPK", 1
+
+
+def pack_bits(codes: np.ndarray, bits: int) -> bytes:
+    """Pack unsigned integer ``codes`` (each < 2**bits) into ``ceil(len * bits / 8)`` bytes, MSB first."""
+    codes = np.asarray(codes, dtype=np.uint8).ravel()
+    if codes.size and int(codes.max()) >= (1 << bits):
+        raise ValueError(f"a code does not fit in {bits} bits")
+    b = np.unpackbits(codes[:, None], axis=1)[:, 8 - bits:]  # (N, bits)
+    return np.packbits(b.ravel()).tobytes()
+
+
+def unpack_bits(data: bytes, bits: int, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: ``n`` codes of ``bits`` bits."""
+    b = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: n * bits].reshape(n, bits)
+    full = np.zeros((n, 8), dtype=np.uint8)
+    full[:, 8 - bits:] = b
+    return np.packbits(full, axis=1).ravel()
+
+
+def save_packed(model: nn.Module, path: str | Path) -> int:
+    """Write a model whose layers carry ``LowBit``/``Binary`` parametrizations; returns the file size.
+
+    Each parametrization provides ``codes(w) -> (uint8 codes, float32 scales)`` and ``bits``.
+    """
+    arch = getattr(model, "torchshrink_arch", None)
+    if arch is None:
+        raise CheckpointError("save_packed needs a model built by torchshrink.create_model (it stores the arch)")
+    blob, layers, packed_keys = bytearray(), [], set()
+    for name, m in model.named_modules():
+        if not P.is_parametrized(m, "weight"):
+            continue
+        par = m.parametrizations.weight
+        q = par[0]
+        if not hasattr(q, "codes"):
+            raise ConfigError(f"layer {name!r} has a parametrization that save_packed cannot store; bake it first")
+        codes, scales = q.codes(par.original.detach())
+        off = len(blob)
+        blob += pack_bits(codes.numpy(), q.bits)
+        s_off = len(blob)
+        blob += scales.float().contiguous().numpy().tobytes()
+        layers.append({"name": name, "bits": q.bits, "kind": q.kind, "shape": list(m.weight.shape),
+                       "codes": off, "scales": s_off, "n_scales": scales.numel()})
+        packed_keys.add(f"{name}.weight")
+    dense = []
+    for key, t in model.state_dict().items():
+        if ".parametrizations." in key:
+            continue
+        arr = t.detach().cpu()
+        store = arr.half() if arr.is_floating_point() else arr
+        dense.append({"key": key, "dtype": str(store.dtype).replace("torch.", ""), "shape": list(arr.shape),
+                      "offset": len(blob)})
+        blob += store.contiguous().numpy().tobytes()
+    header = {"arch": arch, "transforms": list(getattr(model, "torchshrink_transforms", [])),
+              "layers": layers, "dense": dense}
+    head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
+    data = MAGIC + struct.pack("<II", VERSION, len(head)) + head + bytes(blob)
+    atomic_write(Path(path), lambda f: f.write(data))
+    return len(data)
+
+
+def read_header(path: str | Path) -> tuple[dict[str, Any], memoryview]:
+    raw = Path(path).read_bytes()
+    if raw[:4] != MAGIC:
+        raise CheckpointError(f"{str(path)!r} is not a torchshrink packed low-bit file (.tspk)")
+    version, n = struct.unpack("<II", raw[4:12])
+    if version != VERSION:
+        raise CheckpointError(f"{str(path)!r} has format version {version}; this torchshrink reads {VERSION}")
+    return json.loads(zlib.decompress(raw[12:12 + n])), memoryview(raw)[12 + n:]
+
+
+def load_packed(path: str | Path) -> nn.Module:
+    """Rebuild the model of a ``.tspk`` file with its k-bit weights dequantized to float (ready to run)."""
+    from .binary import Binary
+    from .lowbit import LowBit
+
+    header, blob = read_header(path)
+    arch = dict(header["arch"])
+    model = create_model(arch.pop("name"), **arch)
+    for t in header["transforms"]:
+        model = MODEL_TRANSFORMS.get(t["name"])(model, **t["config"]) or model
+    sd = {}
+    for L in header["layers"]:
+        n = int(np.prod(L["shape"]))
+        nbytes = (n * L["bits"] + 7) // 8
+        codes = torch.from_numpy(unpack_bits(bytes(blob[L["codes"]:L["codes"] + nbytes]), L["bits"], n).astype(np.int64))
+        scales = torch.from_numpy(np.frombuffer(blob, np.float32, L["n_scales"], L["scales"]).copy())
+        cls = Binary if L["kind"] == "binary" else LowBit
+        sd[f"{L['name']}.weight"] = cls.decode(codes, scales, L["bits"], L["shape"])
+    for d in header["dense"]:
+        dt = getattr(torch, d["dtype"])
+        count = int(np.prod(d["shape"])) if d["shape"] else 1
+        nbytes = count * torch.empty(0, dtype=dt).element_size()
+        t = torch.frombuffer(bytearray(blob[d["offset"]:d["offset"] + nbytes]), dtype=dt).reshape(d["shape"])
+        sd[d["key"]] = t.float() if t.is_floating_point() else t
+    load_weights(model, sd, str(path))
+    return model.eval()
