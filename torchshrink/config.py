@@ -218,6 +218,7 @@ def set_path(data: dict, key: str, value: Any) -> None:
     for p in parts[:-1]:
         nxt = node.setdefault(p, {})
         if not isinstance(nxt, dict):
-            raise ConfigError(f"setting {key!r}: {p!r} is not a group of settings")
+            raise ConfigError(f"setting {key!r}: {p!r} holds the value {nxt!r}, not a group of settings; "
+                              f"drop the setting that gives {p!r} a single value")
         node = nxt
     node[parts[-1]] = value

@@ -112,5 +112,9 @@ def resolved(spec: Any) -> dict[str, Any]:
 
 
 def check_device(device: str) -> None:
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device {device!r} is not a device torch knows; use --device cpu or --device cuda") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for but no CUDA GPU is available; use --device cpu")

@@ -29,6 +29,10 @@ class Measure:
     @staticmethod
     def run(args: argparse.Namespace) -> int:
         shape = tuple(args.input_shape)
+        for flag, value, low in (("--repeats", args.repeats, 1), ("--batch-size", args.batch_size, 1),
+                                 ("--threads", args.threads, 0), ("--num-classes", args.num_classes, 1)):
+            if value is not None and value < low:
+                raise TorchshrinkError(f"{flag} must be >= {low}, got {value}; pass a larger value")
         if min(shape) < 1:
             raise TorchshrinkError(f"--input-shape must be three positive numbers C H W, got {' '.join(map(str, shape))}")
         if args.file:

@@ -57,6 +57,9 @@ def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = F
         old = out / CONFIG
         previous = _read_config(old)
         same = previous == yaml.safe_load(text)
+        if not same and not any(not _leftover(p) and p.name != CONFIG for p in out.iterdir()):
+            write_text(old, text)  # only the config of a run that never got going (e.g. a bad option): no results lost
+            return out, False
         if not same and previous is not None and may_change and not (out / FINISHED).exists() \
                 and _differences(previous, config) <= set(may_change):
             write_text(old, text)  # an unfinished run resumes with the new values (e.g. a lower lr after divergence)

@@ -32,6 +32,10 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **kwarg
         raise TorchshrinkError(f"num_classes must be a positive integer, got {num_classes!r}")
     if not isinstance(in_channels, int) or in_channels < 1:
         raise TorchshrinkError(f"in_channels must be a positive integer, got {in_channels!r}")
+    width = kwargs.get("width", 1.0)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 64:
+        raise TorchshrinkError(f"width must be a number in (0, 64] (1.0 = the standard model, 0.5 = half the channels), "
+                               f"got {width!r}; pass e.g. width=0.5")
     if name.startswith("tv:") or name.startswith("timm:"):
         from .hub import create_hub_model
 
