@@ -30,6 +30,25 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
+def merged_order(lists: list[list[str]]) -> list[str]:
+    """One order for several stages' layer names: a name new in a later stage goes right after its predecessor there.
+
+    >>> merged_order([["a", "b", "c"], ["a", "b.0", "b.1", "c"]])
+    ['a', 'b', 'b.0', 'b.1', 'c']
+    """
+    out: list[str] = []
+    for names in lists:
+        prev = None
+        for n in names:
+            if n not in out:
+                i = out.index(prev) + 1 if prev is not None else 0
+                while i < len(out) and out[i] not in names and n.startswith(out[i] + "."):
+                    i += 1  # after the layer it replaced (b.0 goes after b)
+                out.insert(i, n)
+            prev = n
+    return out
+
+
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
@@ -42,9 +61,14 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
     pts = [p for p in points if _finite(p["measurement"].get(x_key)) and _finite(p["measurement"].get("top1"))]
     if not pts:
         return None
+    scale = 1.0
+    if x_key == "size_bytes":  # plot in the unit that suits the largest model, with round ticks
+        top = max(float(p["measurement"][x_key]) for p in pts)
+        unit, scale = next((u, d) for u, d in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10), ("bytes", 1)) if top >= d)
+        xlabel = f"{xlabel} ({unit})"
     runs = list(dict.fromkeys(p["run"] for p in pts))
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    xy = [(float(p["measurement"][x_key]), float(p["measurement"]["top1"])) for p in pts]
+    xy = [(float(p["measurement"][x_key]) / scale, float(p["measurement"]["top1"])) for p in pts]
     front = pareto_front(xy)
     if len(front) > 1:
         ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="0.55", lw=1.2, zorder=1,
@@ -66,19 +90,18 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
     pad = max(0.5, (max(ys) - min(ys)) * 0.15)
     ax.set_ylim(min(ys) - pad, max(ys) + pad)
     ax.margins(x=0.15)
-    if x_key == "size_bytes":
-        from matplotlib.ticker import FuncFormatter
+    if ax.get_xscale() == "log":  # plain numbers, not 3x10^1
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-        from ..measure import fmt_bytes
-
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_bytes(v)))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title, fontsize=11)
     ax.grid(True, alpha=0.3)
     if front:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best", framealpha=0.85)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -88,9 +111,11 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
 def layers(stages: list[dict[str, Any]], path: Path) -> Path | None:
     """Per-layer parameters kept, sparsity, and rank / bit-width where a stage has them; one line per stage."""
     with_layers = [s for s in stages if s.get("layers")]
+    if any(s.get("role") == "model" for s in with_layers):  # the teacher is another network: its layers would not line up
+        with_layers = [s for s in with_layers if s.get("role") == "model"]
     if not with_layers:
         return None
-    names: list[str] = list(dict.fromkeys(f["layer"] for s in with_layers for f in s["layers"]))
+    names = merged_order([[f["layer"] for f in s["layers"]] for s in with_layers])
     panels = [("params", "parameters", False), ("sparsity", "sparsity (% zeros)", True)]
     if any("rank" in f for s in with_layers for f in s["layers"]):
         panels.append(("rank", "rank", False))

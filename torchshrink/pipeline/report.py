@@ -45,6 +45,13 @@ def stage_table(stages: list[dict[str, Any]], batch_size: int, run: bool = False
     return header, rows
 
 
+def _speed(x: float | None) -> str:
+    """2.0 -> '2.00x faster', 0.5 -> '2.00x slower'."""
+    if x is None:
+        return "not timed"
+    return f"{x:.2f}x faster" if x >= 1 else f"{1 / x:.2f}x slower"
+
+
 def summary(state: dict[str, Any]) -> str:
     """One sentence: what the last stage bought against the base stage."""
     stages = state["stages"]
@@ -54,17 +61,19 @@ def summary(state: dict[str, Any]) -> str:
     c, mb, ml = last["comparison"], base["measurement"], last["measurement"]
     parts = []
     if c.get("size_ratio"):
-        parts.append(f"{c['size_ratio']:.1f}x smaller on disk ({fmt_bytes(mb['size_bytes'])} -> {fmt_bytes(ml['size_bytes'])})")
-    if c.get("alpha"):
-        parts.append(f"{c['alpha']:.1f}x fewer non-zero parameters")
+        parts.append(f"is {c['size_ratio']:.1f}x smaller on disk ({fmt_bytes(mb['size_bytes'])} -> {fmt_bytes(ml['size_bytes'])})")
+    if c.get("alpha") and abs(c["alpha"] - 1) >= 0.05:
+        parts.append(f"has {c['alpha']:.1f}x fewer non-zero parameters")
     if c.get("speedup_b1"):
-        parts.append(f"{c['speedup_b1']:.2f}x faster at batch 1 and {c['speedup_bn']:.2f}x at batch {state['batch_size']}")
-    acc = ""
+        parts.append(f"is {_speed(c['speedup_b1'])} at batch 1 and {_speed(c['speedup_bn'])} at batch {state['batch_size']}")
     if c.get("top1_drop") is not None:
         d = c["top1_drop"]
-        acc = (f", for {d:.2f} points of top-1 ({mb['top1']:.2f}% -> {ml['top1']:.2f}%)" if d > 0 else
-               f", and {-d:.2f} points more accurate ({mb['top1']:.2f}% -> {ml['top1']:.2f}%)")
-    return f"The final stage **{last['label']}** is " + ", ".join(parts) + f" than **{base['label']}**{acc}."
+        acc = f"({mb['top1']:.2f}% -> {ml['top1']:.2f}%)"
+        parts.append(f"keeps its top-1 {acc}" if abs(d) < 0.005 else f"loses {d:.2f} points of top-1 {acc}" if d > 0
+                     else f"gains {-d:.2f} points of top-1 {acc}")
+    if len(parts) > 1:
+        parts[-1] = "and " + parts[-1]
+    return f"Against **{base['label']}**, the final stage **{last['label']}** " + ", ".join(parts) + "."
 
 
 def make_figures(state: dict[str, Any], folder: Path) -> list[tuple[str, str, str]]:
@@ -85,7 +94,7 @@ def make_figures(state: dict[str, Any], folder: Path) -> list[tuple[str, str, st
          lambda p: plots.tradeoff(points, "latency_ms_bn", f"latency at batch {n} (ms)", p, f"top-1 vs latency, batch {n}"),
          "Throughput view: the same stages at the larger batch."),
         ("layers.png", "Per layer: parameters, sparsity, rank and bit-width",
-         lambda p: plots.layers(stages, p), "Every convolution and linear layer of every stage."),
+         lambda p: plots.layers(stages, p), "Every convolution and linear layer of each stage of the compressed model (the teacher, another network, is left out)."),
         ("training_curves.png", "Training curves", lambda p: plots.curves(stages, p),
          "Loss (each step's own objective) and validation top-1 per epoch of every stage that trained."),
     ]

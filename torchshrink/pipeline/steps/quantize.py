@@ -1,34 +1,48 @@
-"""Step ``quantize``: integer (or low-bit) weights and activations with ``torchshrink.quant``."""
+"""Step ``quantize``: int8 weights and activations on real integer kernels with ``torchshrink.quant``.
+
+``method: ptq`` is static post-training int8 (calibrated on ``calibration_batches`` training batches,
+per-channel weights, activation observer ``observer``); ``method: dynamic`` quantizes Linear layers'
+weights with activations quantized on the fly. Only evaluate, measure and export may follow it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from ...errors import TorchshrinkError
 from ..recipe import register_step
 from .base import StepContext, StepOutput
 
 
 @dataclass
 class QuantizeStep:
-    """``bits`` per weight (8 = int8 on integer kernels; 1..7 low-bit); ``method`` ptq (static), dynamic, qat."""
+    """``bits`` per weight (8: int8 on integer kernels); ``method`` ptq (static) or dynamic."""
 
     bits: int = 8
-    method: Literal["ptq", "dynamic", "qat"] = "ptq"
+    method: Literal["ptq", "dynamic"] = "ptq"
+    observer: Literal["minmax", "histogram", "moving_average", "percentile"] = "histogram"
+    per_channel: bool = True
     calibration_batches: int = 8
-    epochs: int = 1
-    lr: float = 0.001
 
     def validate(self) -> list[str]:
         p = []
-        if not 1 <= self.bits <= 8:
-            p.append(f"bits: must be an integer from 1 to 8, got {self.bits}")
+        if self.bits != 8:
+            p.append(f"bits: this step quantizes to int8 on integer kernels, so bits must be 8, got {self.bits} "
+                     "(k-bit and binary weights: torchshrink.quant.lowbit / binary from Python)")
         if self.calibration_batches < 1:
             p.append(f"calibration_batches: must be >= 1, got {self.calibration_batches}")
         return p
 
 
-@register_step("quantize", QuantizeStep, requires=("torchshrink.quant",), after_quantize=False)
+@register_step("quantize", QuantizeStep, requires=("torchshrink.quant:quantize_ptq,PTQConfig",))
 def quantize(ctx: StepContext, cfg: QuantizeStep) -> StepOutput:
-    """Quantize the model."""
-    raise TorchshrinkError("torchshrink.quant has no entry point this step knows; remove the quantize step")
+    """Quantize the model to int8 (static post-training or dynamic)."""
+    from ...quant import PTQConfig, quantize_ptq
+
+    pcfg = PTQConfig(mode="dynamic" if cfg.method == "dynamic" else "static", observer=cfg.observer,
+                     per_channel=cfg.per_channel, calib_batches=cfg.calibration_batches)
+    from ...measure import count_macs
+
+    macs = count_macs(ctx.model.cpu().eval(), ctx.input_shape)  # the same MACs, now in int8 (torch cannot count quantized ops)
+    q = quantize_ptq(ctx.model.cpu().eval(), ctx.loaders.train, pcfg)
+    how = "dynamic" if cfg.method == "dynamic" else f"static, {cfg.calibration_batches} calibration batches, {cfg.observer} observer"
+    return StepOutput(model=q, macs=macs, notes=[f"int8 ({how}) on the {pcfg.engine} integer kernels"])
