@@ -1,0 +1,252 @@
+"""Structured pruning: remove whole channels with everything that depends on them, leaving an ordinary smaller model.
+
+Li et al., "Pruning Filters for Efficient ConvNets" (ICLR 2017), with the dependency handling of
+Fang et al., "DepGraph: Towards Any Structural Pruning" (CVPR 2023): Torch-Pruning's
+``DependencyGraph`` finds which layers must lose the same channels (residual additions,
+concatenations, depthwise convolutions, BatchNorm, the next layer's inputs, the classifier's
+inputs). This module wraps it: a validated :class:`StructuredConfig`, a target given as a channel
+ratio or a MACs budget, excluded layers, and a record of the removed channels so ``load_model``
+rebuilds the new shapes by itself.
+
+>>> import torch
+>>> from torchshrink.models import create_model
+>>> from torchshrink.measure import count_params
+>>> m = create_model("resnet8", num_classes=10, in_channels=1)
+>>> before = count_params(m)
+>>> report = prune_(m, StructuredConfig(ratio=0.5), input_shape=(1, 16, 16))
+>>> count_params(m) < before, m(torch.randn(2, 1, 16, 16)).shape
+(True, torch.Size([2, 10]))
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import torch
+import torch.nn as nn
+import torch_pruning as tp
+
+from ..errors import ConfigError, suggest
+from ..measure import count_macs, count_params
+from ..models.files import MODEL_TRANSFORMS, record_transform
+from .importance import IMPORTANCES, NEEDS_GRADIENTS, accumulate_gradients, build_importance
+
+TRANSFORM = "prune_channels"
+
+
+@dataclass
+class StructuredConfig:
+    """What to remove: ``ratio`` of each layer's channels, or enough channels that MACs fall to ``macs_ratio`` of the original.
+
+    Exactly one of ``ratio`` (0..1, channels removed per layer group) and ``macs_ratio`` (0..1,
+    remaining MACs / original MACs, e.g. 0.5 for 2x fewer) must be set. ``importance`` is one of l2,
+    l1, bn_scale, taylor (taylor needs ``batches`` in :func:`prune_`). ``exclude`` lists module names
+    (``model.named_modules()``) whose output channels are kept; the classifier is always kept.
+    ``global_pruning`` ranks channels across layers instead of per layer. ``round_to`` keeps channel
+    counts multiples of it (1 = any count). ``max_layer_ratio`` caps how much of any one layer goes.
+    """
+
+    ratio: float = 0.0
+    macs_ratio: float = 0.0
+    importance: str = "l2"
+    exclude: list[str] = field(default_factory=list)
+    global_pruning: bool = False
+    round_to: int = 1
+    max_layer_ratio: float = 0.9
+    search_steps: int = 6
+
+    def validate(self) -> list[str]:
+        p = []
+        if (self.ratio > 0) == (self.macs_ratio > 0):
+            p.append("set exactly one of ratio (channels removed, e.g. 0.3) and macs_ratio (MACs kept, e.g. 0.5)")
+        if not 0 <= self.ratio < 1:
+            p.append(f"ratio: must be in [0, 1), got {self.ratio}")
+        if not 0 <= self.macs_ratio < 1:
+            p.append(f"macs_ratio: must be in (0, 1) (MACs kept / original), got {self.macs_ratio}")
+        if self.importance not in IMPORTANCES:
+            p.append(f"importance: unknown {self.importance!r}{suggest(self.importance, IMPORTANCES)}; "
+                     f"choose one of {', '.join(IMPORTANCES.names())}")
+        if self.round_to < 1:
+            p.append(f"round_to: must be >= 1, got {self.round_to}")
+        if not 0 < self.max_layer_ratio < 1:
+            p.append(f"max_layer_ratio: must be in (0, 1), got {self.max_layer_ratio}")
+        if self.search_steps < 1:
+            p.append(f"search_steps: must be >= 1, got {self.search_steps}")
+        return p
+
+
+@dataclass
+class PruneReport:
+    """What :func:`prune_` did: parameter and MAC counts before and after, and the channel ratio used."""
+
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    ratio: float
+
+    @property
+    def macs_ratio(self) -> float:
+        return self.macs_after / max(1, self.macs_before)
+
+
+def _check(cfg: StructuredConfig) -> None:
+    problems = cfg.validate()
+    if problems:
+        raise ConfigError("invalid structured pruning config: " + "; ".join(problems))
+
+
+def _ignored(model: nn.Module, exclude: Sequence[str]) -> list[nn.Module]:
+    names = dict(model.named_modules())
+    out = []
+    for n in exclude:
+        if n not in names:
+            raise ConfigError(f"exclude: the model has no layer {n!r}{suggest(n, [k for k in names if k])}; "
+                              "use names from model.named_modules()")
+        out.append(names[n])
+    cls = getattr(model, "classifier_name", None)
+    if cls and cls in names:
+        out.append(names[cls])
+    else:  # no recorded classifier: keep the output width of the last linear layer
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        out += linears[-1:]
+    return out
+
+
+def _example(model: nn.Module, input_shape: Sequence[int]) -> torch.Tensor:
+    p = next(model.parameters())
+    return torch.randn(1, *input_shape, device=p.device)
+
+
+def _prune_at(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape: Sequence[int],
+              batches: list | None) -> list:
+    """Prune ``model`` in place at channel ``ratio``; returns Torch-Pruning's history of removed channels."""
+    if cfg.importance in NEEDS_GRADIENTS:
+        if not batches:
+            raise ConfigError(f"importance {cfg.importance!r} needs a few training batches; pass batches=... "
+                              "(or choose l2, l1 or bn_scale)")
+        accumulate_gradients(model, batches)
+    pruner = tp.pruner.MetaPruner(
+        model, _example(model, input_shape), importance=build_importance(cfg.importance),
+        global_pruning=cfg.global_pruning, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
+        ignored_layers=_ignored(model, cfg.exclude), round_to=cfg.round_to if cfg.round_to > 1 else None)
+    with torch.no_grad() if cfg.importance not in NEEDS_GRADIENTS else torch.enable_grad():
+        pruner.step()
+    model.zero_grad(set_to_none=True)
+    return [[str(n), bool(out), [int(i) for i in idxs]] for n, out, idxs in pruner.DG.pruning_history()]
+
+
+def _refresh(model: nn.Module) -> None:
+    """Keep ``num_features`` in step with the classifier's new input width."""
+    cls = getattr(model, "classifier_name", None)
+    head = dict(model.named_modules()).get(cls) if cls else None
+    if isinstance(head, nn.Linear) and hasattr(model, "num_features"):
+        try:
+            model.num_features = head.in_features
+        except AttributeError:
+            pass
+
+
+def prune_(model: nn.Module, cfg: StructuredConfig, input_shape: Sequence[int],
+           batches: Iterable[Any] | None = None) -> PruneReport:
+    """Remove channels from ``model`` in place as ``cfg`` says; ``input_shape`` is one input's (C, H, W).
+
+    With ``macs_ratio`` the channel ratio is found by bisection on copies of the model, so the
+    result has at most that fraction of the MACs (within one bisection step). ``batches`` (an
+    iterable of ``(x, y)``) is used for Taylor importance. The change is recorded so
+    ``save_model``/``load_model`` round-trip the new shapes.
+    """
+    _check(cfg)
+    input_shape = tuple(int(s) for s in input_shape)
+    batches = list(_take(batches, 4)) if batches is not None else None
+    params0, macs0 = count_params(model), count_macs(model, input_shape)
+    ratio = cfg.ratio
+    if cfg.macs_ratio > 0:
+        ratio = _search_ratio(model, cfg, input_shape, batches, macs0)
+    was = model.training
+    model.eval()
+    history = _prune_at(model, cfg, ratio, input_shape, batches)
+    model.train(was)
+    _refresh(model)
+    record_transform(model, TRANSFORM, history=history, input_shape=list(input_shape))
+    return PruneReport(params0, count_params(model), macs0, count_macs(model, input_shape), ratio)
+
+
+def _take(batches: Iterable[Any], n: int):
+    for i, b in enumerate(batches):
+        if i >= n:
+            break
+        yield b[0], b[1]
+
+
+def _search_ratio(model: nn.Module, cfg: StructuredConfig, input_shape: Sequence[int], batches: list | None,
+                  macs0: int) -> float:
+    """Smallest channel ratio found whose pruned copy has MACs <= macs_ratio * macs0 (within 1%).
+
+    MACs fall roughly as (1 - ratio)^2, so the search starts at 1 - sqrt(macs_ratio) and refines by
+    false position between the best ratios known to be above and below the budget.
+    """
+    target = cfg.macs_ratio * macs0
+
+    def macs_at(r: float) -> int:
+        trial = copy.deepcopy(model).eval()
+        _prune_at(trial, cfg, r, input_shape, batches)
+        return count_macs(trial, input_shape)
+
+    lo, f_lo = 0.0, float(macs0)  # known over budget (or the start)
+    hi, f_hi = None, None  # known within budget
+    r = min(cfg.max_layer_ratio, 1.0 - cfg.macs_ratio ** 0.5)
+    for _ in range(cfg.search_steps):
+        f = macs_at(r)
+        if f <= target:
+            hi, f_hi = r, f
+            if f >= 0.99 * target:
+                break
+        else:
+            lo, f_lo = r, f
+        if hi is None:
+            if lo >= cfg.max_layer_ratio:
+                break
+            r = min(cfg.max_layer_ratio, lo + (1 - lo) * 0.5 * (f_lo - target) / f_lo + 0.01)
+        else:
+            r = lo + (hi - lo) * (f_lo - target) / max(1.0, f_lo - f_hi)
+            if not lo < r < hi or hi - lo < 1e-3:
+                break
+    if hi is None:
+        raise ConfigError(f"macs_ratio {cfg.macs_ratio} cannot be reached by removing up to {cfg.max_layer_ratio:.0%} "
+                          "of each layer's channels (with the excluded layers kept); raise macs_ratio or max_layer_ratio")
+    return hi
+
+
+def prune_channels_(model: nn.Module, channels: dict[str, Sequence[int]], input_shape: Sequence[int]) -> nn.Module:
+    """Remove the given output ``channels`` of named layers (and all their dependents) from ``model`` in place.
+
+    >>> from torchshrink.models import create_model
+    >>> m = create_model("resnet8", num_classes=10, in_channels=1)
+    >>> prune_channels_(m, {"layer1.0.conv1": [0, 1, 2]}, (1, 16, 16)).layer1[0].conv2.in_channels
+    13
+    """
+    input_shape = tuple(int(s) for s in input_shape)
+    history = [[name, True, sorted(int(i) for i in idxs)] for name, idxs in channels.items()]
+    _replay(model, history, input_shape)
+    _refresh(model)
+    record_transform(model, TRANSFORM, history=history, input_shape=list(input_shape))
+    return model
+
+
+def _replay(model: nn.Module, history: list, input_shape: Sequence[int]) -> nn.Module:
+    was = model.training
+    model.eval()
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=_example(model, input_shape), verbose=False)
+    dg.load_pruning_history([[n, bool(o), list(i)] for n, o, i in history])
+    model.train(was)
+    return model
+
+
+@MODEL_TRANSFORMS.register(TRANSFORM)
+def _replay_transform(model: nn.Module, history: list, input_shape: list[int]) -> nn.Module:
+    """Rebuild the shapes of a structurally pruned model from its recorded channel history."""
+    _replay(model, history, input_shape)
+    _refresh(model)
+    return model
