@@ -272,11 +272,11 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
         input_shape = getattr(train_loader, "input_shape", None) or tuple(next(iter(train_loader))[0].shape[1:])
     e_s = cfg.student_epochs or fit_cfg.epochs
     e_a = cfg.assistant_epochs or fit_cfg.epochs
-    phases: list[tuple[str, nn.Module, int]] = []
+    phases: list[tuple[str, Callable[[], nn.Module], int]] = []  # built lazily: building a phase sets what is frozen
     if cfg.mode == "m1":
-        s_task = (ResidualStudentL2(pair, teacher, cfg.ce_weight) if cfg.base == "l2"
-                  else baseline_on_student(pair, teacher, cfg.base, input_shape, **(base_kwargs or {})))
-        phases += [("student", s_task, e_s), ("assistant", ResidualAssistant(pair, teacher), e_a)]
+        s_task = ((lambda: ResidualStudentL2(pair, teacher, cfg.ce_weight)) if cfg.base == "l2"
+                  else (lambda: baseline_on_student(pair, teacher, cfg.base, input_shape, **(base_kwargs or {}))))
+        phases += [("student", s_task, e_s), ("assistant", lambda: ResidualAssistant(pair, teacher), e_a)]
     elif cfg.mode == "m2":
         conns = progressive_connectors(pair, teacher, input_shape)
         K = len(pair.student.stage_names)
@@ -285,12 +285,12 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
             phases += [(f"student{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "student", conns), es),
                        (f"assistant{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "assistant", conns), ea)]
     else:
-        phases.append(("joint", ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight), e_s))
+        phases.append(("joint", lambda: ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight), e_s))
     if cfg.head_epochs:
         phases.append(("head", lambda: _HeadTask(pair, teacher), cfg.head_epochs))
     record, t0 = [], time.perf_counter()
     for name, task, epochs in phases:
-        task = task() if callable(task) and not isinstance(task, nn.Module) else task
+        task = task()
         c = FitConfig(**{**fit_cfg.__dict__, "epochs": epochs})
         res = fit_fn(task, train_loader, val_loader, c, out_dir=(Path(out_dir) / name) if out_dir else None,
                      progress=progress, desc=f"rkd-{cfg.mode}:{name}")
