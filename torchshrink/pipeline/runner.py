@@ -97,6 +97,22 @@ def merge_layers(seen: list[dict[str, Any]], told: list[dict[str, Any]]) -> list
     return out
 
 
+def sparse_bytes(model: nn.Module) -> int | None:
+    """Bytes of the model's sparse file when a third or more of its weights are zero (None otherwise)."""
+    try:
+        from ..prune.sparse_io import sparse_sizes
+    except ImportError:
+        return None
+    weights = [p for p in model.parameters() if p.dim() > 1]
+    n = sum(p.numel() for p in weights)
+    if not n or sum(int((p == 0).sum()) for p in weights) < n / 3:
+        return None
+    try:
+        return int(sparse_sizes(model).sparse_bytes)
+    except Exception:  # a model the sparse format does not cover keeps its dense size
+        return None
+
+
 def packed_params(model: nn.Module) -> tuple[int, int] | None:
     """(parameters, non-zero) of a model whose quantized layers hold packed weights (None if it has none).
 
@@ -230,6 +246,14 @@ def measure_stages(out: Path, r: Recipe, stages: list[dict[str, Any]], loaders: 
                       macs={s["label"]: s["macs"] for s in stages if s.get("macs")},
                       train_time_per_epoch_s={s["label"]: s["train_time_per_epoch_s"] for s in stages
                                               if s.get("train_time_per_epoch_s")})
+    for s in stages:  # a sparse model's file is its sparse encoding, when that is smaller (unstructured pruning)
+        sparse = sparse_bytes(models[s["label"]])
+        if sparse is not None and not s.get("size_bytes") and sparse < ms[s["label"]].size_bytes:
+            from ..measure import fmt_bytes
+
+            s.setdefault("notes", []).append(f"size on disk is the sparse file ({fmt_bytes(sparse)}; dense file "
+                                             f"{fmt_bytes(ms[s['label']].size_bytes)})")
+            ms[s["label"]].size_bytes = sparse
     for label, model in models.items():  # quantized layers keep their weights out of .parameters()
         packed = packed_params(model)
         if packed and ms[label].params == 0:
