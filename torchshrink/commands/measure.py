@@ -38,6 +38,10 @@ class Measure:
         if args.file:
             model = load_model(args.file)
             name = args.file
+            c = (getattr(model, "torchshrink_arch", None) or {}).get("in_channels")
+            if c is not None and c != shape[0]:
+                raise TorchshrinkError(f"{args.file} takes {c}-channel images but --input-shape gives {shape[0]}; pass "
+                                       f"--input-shape {c} H W")
         else:
             in_ch = args.in_channels or shape[0]
             if in_ch != shape[0]:
