@@ -105,3 +105,20 @@ def test_advise_writes_a_valid_recipe(tmp_path, capsys):
     recipe = yaml.safe_load(path.read_text())
     assert validate_recipe(recipe) == []
     assert {next(iter(s)) for s in recipe["steps"]} <= set(STEPS.names())
+
+
+def test_a_step_whose_package_is_missing_fails_dry_run_clearly():
+    from dataclasses import dataclass
+
+    from torchshrink.pipeline import register_step
+
+    @dataclass
+    class Nothing:
+        pass
+
+    if "_needs_missing" not in STEPS:
+        register_step("_needs_missing", Nothing, requires=("torchshrink.not_a_package",))(lambda ctx, cfg: None)
+    problems = validate_recipe({"data": DATA, "model": {"name": "resnet8"}, "steps": [{"_needs_missing": {}}]},
+                               check_data=False)
+    assert problems == ["steps[1] _needs_missing: this step needs torchshrink.not_a_package, which this version of "
+                        "torchshrink does not have yet; remove it from the recipe"]
