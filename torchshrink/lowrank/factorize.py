@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..measure.latency import latency_many
+from ..measure.latency import fixed_threads, latency_many
 from ..models.files import MODEL_TRANSFORMS, record_transform
 from . import compact, cp, svd, tucker  # noqa: F401  (register the methods)
 from .base import METHODS, Factorized, Method, dense_cost, rel_error
@@ -246,7 +246,7 @@ def factorize_(model: nn.Module, config: FactorizeConfig | None = None, input_sh
         if r.params_after >= r.params and r.macs_after >= r.macs:
             r.reason = f"no saving at ranks {r.ranks} ({r.params_after} >= {r.params} parameters)"
             continue
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), fixed_threads(1):  # small dense linear algebra: 1 thread is fastest
             warnings.simplefilter("ignore")
             f = method.decompose(m, r.ranks)
         with torch.no_grad():

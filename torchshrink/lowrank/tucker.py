@@ -5,7 +5,7 @@ The kernel W (out x in x kh x kw) is decomposed along its two channel modes only
 W ~ G x_0 U_out x_1 U_in, with G (r_out x r_in x kh x kw). The replacement is a 1x1 convolution
 ``in -> r_in`` (U_in^T), the core convolution ``r_in -> r_out`` with the original stride, padding and
 dilation, and a 1x1 convolution ``r_out -> out`` (U_out, original bias). The factors come from
-tensorly's ``partial_tucker`` (HOSVD start, then HOOI iterations), so the weight error is at most the
+an HOSVD start refined by HOOI iterations (higher-order orthogonal iteration), so the weight error is at most the
 root of the squared singular values discarded from the two unfoldings (the HOSVD bound), and zero at
 full rank. Ranks are ``[r_out, r_in]``.
 
@@ -32,6 +32,13 @@ from .base import METHODS, Factorized, Method, conv_kwargs, stride_area
 def unfold(w: torch.Tensor, mode: int) -> torch.Tensor:
     """Mode-``mode`` unfolding of a tensor: the ``mode`` axis becomes rows."""
     return w.movedim(mode, 0).reshape(w.shape[mode], -1)
+
+
+def leading(m: torch.Tensor, r: int) -> torch.Tensor:
+    """The ``r`` leading left singular vectors of ``m`` (eigenvectors of its Gram matrix, in float64)."""
+    g = m.double() @ m.double().T
+    _, vecs = torch.linalg.eigh(g)
+    return vecs[:, -r:].flip(1).to(m.dtype)
 
 
 def check_conv(layer: nn.Module) -> str | None:
@@ -73,13 +80,12 @@ class Tucker2(Method):
         return Factorized(self.name, [r_out, r_in], layers).to(layer.weight.device, layer.weight.dtype)
 
     def factors(self, w: torch.Tensor, r_out: int, r_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(core, U_out, U_in) of the Tucker-2 decomposition of ``w``."""
-        import tensorly as tl
-        from tensorly.decomposition import partial_tucker
-
-        with tl.backend_context("pytorch"):
-            (core, (u_out, u_in)), _ = partial_tucker(w, rank=[r_out, r_in], modes=[0, 1], init="svd",
-                                                      n_iter_max=self.n_iter)
+        """(core, U_out, U_in) of the Tucker-2 decomposition of ``w``: HOSVD, then ``n_iter`` HOOI sweeps."""
+        u_out, u_in = leading(unfold(w, 0), r_out), leading(unfold(w, 1), r_in)
+        for _ in range(self.n_iter):
+            u_out = leading(unfold(torch.einsum("oikl,ir->orkl", w, u_in), 0), r_out)
+            u_in = leading(unfold(torch.einsum("oikl,or->rikl", w, u_out), 1), r_in)
+        core = torch.einsum("oikl,or,is->rskl", w, u_out, u_in)
         return core, u_out, u_in
 
     def decompose(self, layer: nn.Module, ranks: Sequence[int]) -> Factorized:
