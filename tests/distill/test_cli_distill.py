@@ -1,0 +1,19 @@
+"""`torchshrink distill` end to end on synthetic data, and its user errors."""
+from torchshrink.cli import main
+
+
+def test_distill_cli_residual_and_errors(tmp_path, capsys):
+    t = tmp_path / "t"
+    assert main(["train", "--model", "resnet8", "--data", "synthetic", "--train-size", "64", "--epochs", "1", "--out", str(t),
+                 "--no-progress"]) == 0
+    out = tmp_path / "d"
+    argv = ["distill", "--teacher", str(t / "model.pt"), "--student", "resnet8", "--method", "residual-m3",
+            "--data", "synthetic", "--train-size", "64", "--epochs", "1", "--out", str(out), "--no-progress", "--ratio", "0.25",
+            "--set", "student.kwargs.width=0.5"]
+    assert main(argv) == 0
+    assert (out / "model.pt").exists() and "residual-m3" in capsys.readouterr().out
+    assert main(["distill", "--teacher", str(t / "model.pt"), "--method", "kdd", "--data", "synthetic"]) == 2
+    assert "did you mean 'kd'" in capsys.readouterr().err
+    assert main(["distill", "--teacher", str(tmp_path / "none.pt"), "--method", "kd", "--data", "synthetic",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
