@@ -1,0 +1,208 @@
+"""Benchmark: int8 (PTQ, QAT), 4-bit, binary, codebook and Deep Compression on Fashion-MNIST.
+
+A ResNet-8 is trained on a Fashion-MNIST subset (cached in ``.cache/quant``); each method starts from
+it. Every compressed model is written to its own file format and evaluated AFTER reloading from that
+file (int8: ``save_model``/``load_model``; k-bit and binary: packed ``.tspk``; codebook and
+prune+codebook+Huffman: ``.tsdc``), so ``size_bytes`` is the real file size. Latency at batch 1 and
+64 is timed interleaved across all models with 2 threads. Int8 PTQ is measured for the torch.ao FX
+flow on the x86, fbgemm and onednn engines, and for torchao's PT2E flow (X86InductorQuantizer +
+torch.compile) against a torch.compile'd float model.
+
+Run: ``nice -n 10 .venv/bin/python bench/quant.py`` (add ``--no-pt2e`` to skip the compiled models).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from torchshrink.data import DataConfig, build_loaders  # noqa: E402
+from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
+from torchshrink.measure import bench_meta, measure_many, result_row, write_results  # noqa: E402
+from torchshrink.models import create_model, load_model, save_model  # noqa: E402
+from torchshrink.quant import PTQConfig, quantize_ptq  # noqa: E402
+from torchshrink.quant.binary import BinaryConfig, binarize_  # noqa: E402
+from torchshrink.quant.codebook import CodebookConfig, bake_, freeze_all_but_centroids_, share_weights_  # noqa: E402
+from torchshrink.quant.deep_compression import DeepCompressionConfig, load_compressed, prune_, save_compressed  # noqa: E402
+from torchshrink.quant.lowbit import LowBitConfig, quantize_weights_  # noqa: E402
+from torchshrink.quant.packing import load_packed, save_packed  # noqa: E402
+from torchshrink.quant.qat import convert_qat, prepare_qat, qat_task  # noqa: E402
+
+warnings.filterwarnings("ignore")
+CACHE = ROOT / ".cache" / "quant"
+S = {"model": "resnet8", "train_size": 6000, "test_size": 2000, "batch_size": 128, "epochs": 4, "lr": 0.1,
+     "calib_batches": 8, "observer": "histogram", "qat_epochs": 1, "qat_lr": 0.005, "lowbit_bits": 4,
+     "lowbit_epochs": 2, "binary_epochs": 2, "ft_lr": 0.01, "codebook_bits": 4, "centroid_epochs": 1,
+     "centroid_lr": 0.001, "sparsity": 0.9, "edge_sparsity": 0.6, "prune_epochs": 2, "threads": 2, "train_threads": 1, "repeats": 30,
+     "seed": 0}
+
+
+def fcfg(epochs: int, lr: float) -> FitConfig:
+    return FitConfig(epochs=epochs, seed=S["seed"], optim=OptimConfig(lr=lr, schedule="cosine", weight_decay=5e-4))
+
+
+def cached(name: str, make, loaders, epochs: int, lr: float):
+    """Train ``make()`` (a model or a task) into .cache/quant/name unless finished before."""
+    path = CACHE / name / "model.pt"
+    obj = make()
+    if path.exists():
+        state = torch.load(path, weights_only=True)
+        obj.load_state_dict(state)
+        print(f"[{name}] reusing {path}", flush=True)
+        return obj
+    t0 = time.perf_counter()
+    fit(obj, loaders.train, loaders.val, fcfg(epochs, lr), out_dir=CACHE / name, desc=name)
+    print(f"[{name}] trained in {time.perf_counter() - t0:.0f}s", flush=True)
+    torch.save(obj.state_dict(), path)
+    return obj
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-pt2e", action="store_true", help="skip torchao PT2E + torch.compile")
+    args = ap.parse_args()
+    torch.manual_seed(S["seed"])
+    torch.set_num_threads(S["train_threads"])  # 1 thread trains fastest on a busy 2-core machine
+    loaders = build_loaders(DataConfig(name="fashion_mnist", train_size=S["train_size"], test_size=S["test_size"],
+                                       batch_size=S["batch_size"], seed=S["seed"]))
+    shape = loaders.input_shape
+    files = CACHE / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    new = lambda: create_model(S["model"], num_classes=loaders.num_classes, in_channels=shape[0])  # noqa: E731
+
+    base = cached("float", new, loaders, S["epochs"], S["lr"]).eval()
+    save_model(base, files / "float.pt")
+    models, sizes, notes, extra = {"float": load_model(files / "float.pt").eval()}, {}, [], {}
+    sizes["float"] = os.path.getsize(files / "float.pt")
+    calib = [x for x, _ in zip((b[0].float() for b in loaders.train), range(S["calib_batches"]))]
+
+    # int8 PTQ on each torch.ao engine (FX flow), saved and reloaded
+    for eng in ("x86", "fbgemm", "onednn"):
+        t0 = time.perf_counter()
+        q = quantize_ptq(base, calib, PTQConfig(engine=eng, observer=S["observer"], calib_batches=S["calib_batches"]))
+        save_model(q, files / f"ptq_{eng}.pt")
+        models[f"int8 ptq fx/{eng}"] = load_model(files / f"ptq_{eng}.pt")
+        sizes[f"int8 ptq fx/{eng}"] = os.path.getsize(files / f"ptq_{eng}.pt")
+        extra[f"int8 ptq fx/{eng}"] = {"quantize_s": round(time.perf_counter() - t0, 2)}
+    torch.backends.quantized.engine = "x86"
+
+    # QAT (1 epoch from the float model, distilled from it with Hinton KD)
+    ex = calib[0][:2]
+    prepared = prepare_qat(base, ex, PTQConfig(engine="x86"))
+    task = cached("qat", lambda: qat_task(prepare_qat(base, ex, PTQConfig(engine="x86")), base, "kd"), loaders,
+                  S["qat_epochs"], S["qat_lr"])
+    prepared = task.student if hasattr(task, "student") else task
+    q = convert_qat(prepared)
+    save_model(q, files / "qat.pt")
+    models["int8 qat kd"] = load_model(files / "qat.pt")
+    sizes["int8 qat kd"] = os.path.getsize(files / "qat.pt")
+
+    # k-bit DoReFa and binary XNOR weights, fine-tuned with the STE, stored packed
+    def lowbit():
+        m = copy.deepcopy(base)
+        quantize_weights_(m, LowBitConfig(bits=S["lowbit_bits"]))
+        return m
+
+    def binary():
+        m = copy.deepcopy(base)
+        binarize_(m, BinaryConfig(xnor=True, keep_edges=True))
+        return m
+
+    for name, make, ep in ((f"{S['lowbit_bits']}-bit dorefa", lowbit, S["lowbit_epochs"]),
+                           ("binary xnor", binary, S["binary_epochs"])):
+        m = cached(name.replace(" ", "_"), make, loaders, ep, S["ft_lr"])
+        sizes[name] = save_packed(m, files / f"{name.replace(' ', '_')}.tspk")
+        models[name] = load_packed(files / f"{name.replace(' ', '_')}.tspk")
+
+    # codebook only (k-means, centroid fine-tuning), and the Deep Compression pipeline
+    def codebook():
+        m = copy.deepcopy(base)
+        share_weights_(m, CodebookConfig(bits=S["codebook_bits"]))
+        freeze_all_but_centroids_(m)
+        return m
+
+    m = cached("codebook", codebook, loaders, S["centroid_epochs"], S["centroid_lr"])
+    bake_(m)
+    sizes["codebook 4b huffman"] = save_compressed(m, files / "codebook.tsdc")
+    models["codebook 4b huffman"] = load_compressed(files / "codebook.tsdc")
+
+    def pruned():
+        m = copy.deepcopy(base)
+        prune_(m, DeepCompressionConfig(sparsity=S["sparsity"], edge_sparsity=S["edge_sparsity"]))
+        return m
+
+    m = cached("pruned", pruned, loaders, S["prune_epochs"], S["ft_lr"])
+    bake_(m)
+
+    def shared():
+        mm = copy.deepcopy(m)
+        share_weights_(mm, CodebookConfig(bits=S["codebook_bits"]))
+        freeze_all_but_centroids_(mm)
+        return mm
+
+    m2 = cached("pruned_codebook", shared, loaders, S["centroid_epochs"], S["centroid_lr"])
+    bake_(m2)
+    dc = "prune+codebook+huffman"
+    sizes[dc] = save_compressed(m2, files / "deep_compression.tsdc")
+    models[dc] = load_compressed(files / "deep_compression.tsdc")
+
+    for k in models:
+        models[k].eval()
+    ms = measure_many(models, shape, loaders.test, batch_size=64, repeats=S["repeats"], threads=S["threads"],
+                      size_bytes=sizes)
+    methods = {"float": "float", "int8 qat kd": "qat int8", "binary xnor": "binary xnor",
+               "codebook 4b huffman": "codebook huffman", dc: "deep_compression prune codebook huffman",
+               f"{S['lowbit_bits']}-bit dorefa": "lowbit dorefa"}
+    rows = [result_row(mm, methods.get(k, "ptq int8 " + k.split()[-1]), S["seed"], None if k == "float" else ms["float"],
+                       **extra.get(k, {}))
+            for k, mm in ms.items()]
+
+    if not args.no_pt2e:
+        # PT2E: torchao X86InductorQuantizer lowered by torch.compile, against compiled float
+        from torchshrink.quant.ptq import quantize_pt2e
+
+        try:
+            t0 = time.perf_counter()
+            comp_f = torch.compile(copy.deepcopy(models["float"]))
+            comp_q = quantize_pt2e(models["float"], calib)
+            with torch.no_grad():
+                for c in (comp_f, comp_q):
+                    c(calib[0][:1]); c(calib[0][:64])  # noqa: E702  (compile both shapes up front)
+            cs = time.perf_counter() - t0
+            pm = measure_many({"float compiled": comp_f, "int8 pt2e x86-inductor": comp_q}, shape, loaders.test,
+                              batch_size=64, repeats=S["repeats"], threads=S["threads"], macs={"float compiled": ms["float"].macs,
+                              "int8 pt2e x86-inductor": ms["float"].macs},
+                              size_bytes={"float compiled": sizes["float"], "int8 pt2e x86-inductor": sizes["int8 ptq fx/x86"]})
+            rows.append(result_row(pm["float compiled"], "float compiled", S["seed"], ms["float"], compile_s=round(cs, 1)))
+            rows.append(result_row(pm["int8 pt2e x86-inductor"], "ptq int8 pt2e", S["seed"], ms["float"],
+                                   vs_compiled_float_b1=pm["float compiled"].latency_ms_b1 / pm["int8 pt2e x86-inductor"].latency_ms_b1,
+                                   vs_compiled_float_b64=pm["float compiled"].latency_ms_bn / pm["int8 pt2e x86-inductor"].latency_ms_bn))
+            notes.append("PT2E rows: size_bytes is the FX int8 file's (compiled modules are not saved); "
+                         "speedups are against eager float; vs_compiled_float_* against torch.compile'd float.")
+        except Exception as e:  # report, do not hide
+            notes.append(f"PT2E flow failed: {type(e).__name__}: {str(e)[:200]}")
+            print(notes[-1], flush=True)
+
+    meta = bench_meta(S)
+    cols = ["name", "method", "top1", "size_bytes", "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
+            "speedup_b64", "top1_drop", "params", "macs", "seed"]
+    text = ("Fashion-MNIST subset, ResNet-8. top1 after reloading each model from its file; size_ratio = float "
+            "file / file; speedup = float latency / latency (2 threads, interleaved timing).\n\n" + "\n".join(notes))
+    write_results("quant", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=text)
+    for r in rows:
+        print(f"{r['name']:28s} top1 {r['top1']:.2f} size {r['size_bytes']:>9d} b1 {r['latency_ms_b1']:.3f}ms "
+              f"b64 {r['latency_ms_b64']:.2f}ms x{r.get('speedup_b1') or 1:.2f}/x{r.get('speedup_b64') or 1:.2f} "
+              f"size/{r.get('size_ratio') or 1:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
