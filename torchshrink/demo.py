@@ -148,6 +148,28 @@ def _residual_kd(ctx: DemoContext) -> None:
     ctx.notes.append(f"residual_kd: RKD end to end (M.3) at the student's cost; {split.summary()}")
 
 
+@register_stage("int8", order=40)
+def _int8(ctx: DemoContext) -> None:
+    """Post-training int8 of the teacher (per-channel weights, calibrated on 8 training batches)."""
+    import os
+
+    from .quant import PTQConfig, quantize_ptq
+
+    path = ctx.out / "int8" / "model.pt"
+    if path.exists():
+        model = load_model(path)
+        print(f"[int8] reusing the int8 model in {path}")
+    else:
+        cfg = PTQConfig(calib_batches=8)
+        model = quantize_ptq(ctx.models["teacher"], ctx.loaders.train, cfg)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_model(model, path)
+    ctx.models["int8"] = model
+    ctx.size_bytes["int8"] = os.path.getsize(path)
+    ctx.notes.append("int8: the teacher after post-training static int8 quantization (torch.ao FX, x86 engine, "
+                     "per-channel weights, histogram observer, 8 calibration batches); size is its model file")
+
+
 def run_demo(cfg: DemoConfig) -> str:
     """Run every demo stage, measure all models side by side, write ``report.md``; returns the table."""
     t0 = time.perf_counter()
