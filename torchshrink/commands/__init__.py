@@ -22,6 +22,6 @@ def command(name: str, help: str):
 
 def load_all() -> None:
     """Import every command module so its ``@command`` registration runs."""
-    from . import demo, eval, factorize, measure, train  # noqa: F401
-    from . import distill as _distill  # noqa: F401
+    from . import demo, eval, factorize, measure, prune, train  # noqa: F401
     from . import advise, compare, run  # noqa: F401
+    from . import distill as _distill  # noqa: F401

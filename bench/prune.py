@@ -1,0 +1,148 @@
+"""Pruning benchmark: structured ratios and unstructured sparsities vs accuracy after recovery, MACs and latency.
+
+Run: ``nice -n 10 .venv/bin/python bench/prune.py`` (about 10 minutes on 2 idle cores, much longer on a busy machine).
+Writes bench/results/prune.json + .md.
+
+Part 1 (Fashion-MNIST subset, ResNet-20): train the base model, then
+- structured: remove channels (l2 weight norm, Torch-Pruning dependency graph) to 1/2 of the MACs and
+  to 1/4 of the MACs, then fine-tune (cross-entropy) for RECOVER_EPOCHS;
+- unstructured: global magnitude pruning to 90% sparsity on a cubic ramp during RECOVER_EPOCHS of
+  fine-tuning (masks kept, folded at the end); its size is the sparse file's bytes (dense bytes in
+  ``dense_bytes``). (One-shot pruning with ``MaskKeeper`` is the same code path with the ramp left out.)
+- control: the dense base fine-tuned for the same RECOVER_EPOCHS (``top1_drop_vs_dense_ft``), so extra
+  training is not mistaken for recovery.
+All models are timed interleaved at batch 1 and 64 (same threads), so the speedups are side-by-side ratios.
+Part 2 (speed only): torchvision resnet18 at 224x224, untrained, structured to 1/2 of the MACs.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from torchshrink.data import DataConfig, build_loaders  # noqa: E402
+from torchshrink.engine import FitConfig, OptimConfig, fit  # noqa: E402
+from torchshrink.measure import measure_many  # noqa: E402
+from torchshrink.measure.results import bench_meta, result_row, write_results  # noqa: E402
+from torchshrink.models import create_model  # noqa: E402
+from torchshrink.prune import StructuredConfig, prune_  # noqa: E402
+from torchshrink.prune.magnitude import MagnitudeConfig, fold_masks_, sparsity  # noqa: E402
+from torchshrink.prune.recover import recover  # noqa: E402
+from torchshrink.prune.schedule import GradualMagnitude  # noqa: E402
+from torchshrink.prune.sparse_io import sparse_sizes  # noqa: E402
+
+# ---- settings -------------------------------------------------------------------------------------
+MODEL = "resnet20"          # CIFAR-style ResNet-20 (16-32-64 channels)
+TRAIN_SIZE = 3000           # Fashion-MNIST training images (subset; 10% of them held out for validation)
+TEST_SIZE = 1000            # test images
+BASE_EPOCHS = 4             # base model training epochs
+RECOVER_EPOCHS = 2          # fine-tuning epochs after pruning (also given to the dense control)
+LR, RECOVER_LR = 0.1, 0.02  # SGD learning rates, cosine schedule
+BATCH = 128
+SEED = 0
+THREADS = 2
+REPEATS = 20                # latency repeats at batch 1 (batch 64: REPEATS // 3)
+TV_MODEL, TV_SHAPE, TV_REPEATS = "tv:resnet18", (3, 224, 224), 5
+WORK = Path(tempfile.gettempdir()) / "torchshrink_bench_prune"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def main() -> None:
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(SEED)
+    t0 = time.perf_counter()
+    L = build_loaders(DataConfig(name="fashion_mnist", train_size=TRAIN_SIZE, test_size=TEST_SIZE, batch_size=BATCH,
+                                 seed=SEED))
+    shape = L.input_shape
+    opt = dict(schedule="cosine", weight_decay=5e-4)
+    ft = FitConfig(epochs=RECOVER_EPOCHS, seed=SEED, optim=OptimConfig(lr=RECOVER_LR, **opt))
+
+    log(f"training the base {MODEL} ({BASE_EPOCHS} epochs on {TRAIN_SIZE} images)")
+    base = create_model(MODEL, num_classes=L.num_classes, in_channels=shape[0])
+    fit(base, L.train, L.val, FitConfig(epochs=BASE_EPOCHS, seed=SEED, optim=OptimConfig(lr=LR, warmup_epochs=0.5, **opt)),
+        out_dir=WORK / "base", desc="base")
+    models = {"base": base.eval()}
+    sizes: dict[str, int] = {}
+    extra: dict[str, dict] = {}
+    settings_of: dict[str, str] = {}
+
+    log("control: dense base fine-tuned for the recovery epochs")
+    dense_ft = copy.deepcopy(base)
+    fit(dense_ft, L.train, L.val, ft, out_dir=WORK / "dense_ft", desc="dense_ft")
+    models["dense_ft"] = dense_ft.eval()
+    settings_of["dense_ft"] = "control"
+
+    for name, mr in [("structured_macs0.5", 0.5), ("structured_macs0.25", 0.25)]:
+        m = copy.deepcopy(base)
+        r = prune_(m, StructuredConfig(macs_ratio=mr, importance="l2"), shape)
+        log(f"{name}: channel ratio {r.ratio:.3f}, MACs {r.macs_before} -> {r.macs_after}, params {r.params_before} -> {r.params_after}")
+        recover(m, L.train, L.val, ft, teacher=base, out_dir=WORK / name, desc=name)
+        models[name] = m.eval()
+        extra[name] = {"channel_ratio": r.ratio, "importance": "l2"}
+        settings_of[name] = "structured"
+
+    m = copy.deepcopy(base)
+    steps = len(L.train) * RECOVER_EPOCHS
+    cb = GradualMagnitude(m, MagnitudeConfig(sparsity=0.9, scope="global"), start=0, end=int(steps * 0.6), every=5)
+    recover(m, L.train, L.val, ft, teacher=base, callbacks=[cb], out_dir=WORK / "unstructured_0.9", desc="unstructured_0.9")
+    fold_masks_(m, cb.masks)
+    models["unstructured_gradual_0.9"] = m.eval()
+
+    for name in ("unstructured_gradual_0.9",):
+        s = sparse_sizes(models[name])
+        sizes[name] = s.sparse_bytes
+        extra[name] = {"sparsity": round(sparsity(models[name]), 4), "dense_bytes": s.dense_bytes,
+                       "sparse_bytes": s.sparse_bytes, "sparse_file_ratio": s.ratio}
+        settings_of[name] = "unstructured"
+
+    log("measuring every Fashion-MNIST model side by side")
+    ms = measure_many(models, shape, L.test, batch_size=64, repeats=REPEATS, threads=THREADS, size_bytes=sizes)
+    rows = [result_row(ms["base"], "base", SEED)]
+    for name in models:
+        if name == "base":
+            continue
+        method = settings_of[name]
+        row = result_row(ms[name], f"{method}" if method != "control" else "dense fine-tune (control)", SEED,
+                         base=ms["base"], **extra.get(name, {}))
+        row["top1_drop_vs_dense_ft"] = ms["dense_ft"].top1 - ms[name].top1
+        rows.append(row)
+
+    log(f"speed only: {TV_MODEL} at {TV_SHAPE[1]}x{TV_SHAPE[2]}")
+    tv = create_model(TV_MODEL, num_classes=1000, in_channels=3).eval()
+    tvp = copy.deepcopy(tv)
+    r = prune_(tvp, StructuredConfig(macs_ratio=0.5, importance="l2", search_steps=3), TV_SHAPE)
+    tms = measure_many({"tv_resnet18": tv, "tv_resnet18_structured_macs0.5": tvp.eval()}, TV_SHAPE, None,
+                       batch_size=64, repeats=TV_REPEATS, warmup=2, threads=THREADS)
+    rows.append(result_row(tms["tv_resnet18"], "base (speed only)", None))
+    rows.append(result_row(tms["tv_resnet18_structured_macs0.5"], "structured (speed only)", None,
+                           base=tms["tv_resnet18"], channel_ratio=r.ratio))
+
+    minutes = (time.perf_counter() - t0) / 60
+    meta = bench_meta({"model": MODEL, "train_size": TRAIN_SIZE, "test_size": TEST_SIZE, "base_epochs": BASE_EPOCHS,
+                       "recover_epochs": RECOVER_EPOCHS, "lr": LR, "recover_lr": RECOVER_LR, "batch": BATCH,
+                       "threads": THREADS, "repeats_b1": REPEATS, "tv_model": TV_MODEL, "tv_shape": TV_SHAPE,
+                       "tv_repeats": TV_REPEATS, "recovery_loss": "cross-entropy"}, minutes=round(minutes, 1))
+    cols = ["name", "method", "top1", "top1_drop", "top1_drop_vs_dense_ft", "params", "macs", "macs_ratio", "size_bytes",
+            "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64", "sparsity", "dense_bytes",
+            "sparse_file_ratio"]
+    notes = ("Structured rows are ordinary smaller models (dense kernels), so their MACs cut shows up as latency. "
+             "Unstructured rows keep dense shapes: their zeros shrink the sparse file (size_bytes = sparse file, "
+             "dense_bytes = the same model written densely) but not the dense-kernel latency. top1_drop is against "
+             "the base; top1_drop_vs_dense_ft is against the base fine-tuned for the same recovery epochs. "
+             "Latencies were taken on a shared 2-core machine; only the ratios within one table are meaningful.")
+    write_results("prune", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=notes)
+    log(f"done in {minutes:.1f} min; wrote bench/results/prune.json and .md")
+
+
+if __name__ == "__main__":
+    main()
