@@ -80,9 +80,11 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
     if front:
         ax.scatter([xy[i][0] for i in front], [xy[i][1] for i in front], s=130, facecolors="none", edgecolors="0.2",
                    linewidth=1.0, zorder=2, label="on the Pareto front")
+    labels: dict[tuple[float, float], list[str]] = {}  # stages at the same spot share one label
     for i, p in enumerate(pts):
-        ax.annotate(p["label"] if len(runs) == 1 else f"{p['label']}", xy[i], xytext=(5, 4), textcoords="offset points",
-                    fontsize=8, color="0.15")
+        labels.setdefault((round(xy[i][0], 3), round(xy[i][1], 2)), []).append(p["label"])
+    for (x, y), names in labels.items():
+        ax.annotate(", ".join(names), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8, color="0.15")
     xs = [x for x, _ in xy]
     if min(xs) > 0 and max(xs) / min(xs) > 8:
         ax.set_xscale("log")

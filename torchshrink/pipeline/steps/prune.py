@@ -45,7 +45,7 @@ def prune(ctx: StepContext, cfg: PruneStep) -> StepOutput:
 
         magnitude_prune_(model, MagnitudeConfig(sparsity=cfg.ratio, scope=cfg.scope, exclude=list(cfg.exclude)))
         return StepOutput(model=model, notes=[f"{cfg.ratio:.0%} of the conv/linear weights zeroed by magnitude "
-                                              f"({cfg.scope}); size is that of the sparse file"])
+                                              f"({cfg.scope})"])
     from ...prune import StructuredConfig, prune_
 
     scfg = StructuredConfig(ratio=0.0 if cfg.macs_ratio else cfg.ratio, macs_ratio=cfg.macs_ratio,
