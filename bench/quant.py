@@ -166,6 +166,13 @@ def main() -> None:
                        **extra.get(k, {}))
             for k, mm in ms.items()]
 
+    meta = bench_meta(S)
+    cols = ["name", "method", "top1", "size_bytes", "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
+            "speedup_b64", "top1_drop", "params", "macs", "seed"]
+    head = ("Fashion-MNIST subset, ResNet-8. top1 after reloading each model from its file; size_ratio = float "
+            "file / file; speedup = float latency / latency (2 threads, interleaved timing).\n\n")
+    write_results("quant", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols,
+                  notes=head + "PT2E rows pending (written when torch.compile finishes).")
     if not args.no_pt2e:
         # PT2E: torchao X86InductorQuantizer lowered by torch.compile, against compiled float
         from torchshrink.quant.ptq import quantize_pt2e
@@ -192,11 +199,7 @@ def main() -> None:
             notes.append(f"PT2E flow failed: {type(e).__name__}: {str(e)[:200]}")
             print(notes[-1], flush=True)
 
-    meta = bench_meta(S)
-    cols = ["name", "method", "top1", "size_bytes", "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
-            "speedup_b64", "top1_drop", "params", "macs", "seed"]
-    text = ("Fashion-MNIST subset, ResNet-8. top1 after reloading each model from its file; size_ratio = float "
-            "file / file; speedup = float latency / latency (2 threads, interleaved timing).\n\n" + "\n".join(notes))
+    text = head + "\n".join(notes)
     write_results("quant", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=text)
     for r in rows:
         print(f"{r['name']:28s} top1 {r['top1']:.2f} size {r['size_bytes']:>9d} b1 {r['latency_ms_b1']:.3f}ms "
