@@ -84,7 +84,7 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
     for i, p in enumerate(pts):
         labels.setdefault((round(xy[i][0], 3), round(xy[i][1], 2)), []).append(p["label"])
     for (x, y), names in labels.items():
-        ax.annotate(", ".join(names), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8, color="0.15")
+        ax.annotate(", ".join(dict.fromkeys(names)), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8, color="0.15")
     xs = [x for x, _ in xy]
     if min(xs) > 0 and max(xs) / min(xs) > 8:
         ax.set_xscale("log")

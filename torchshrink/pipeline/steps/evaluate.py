@@ -5,38 +5,38 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ...engine import evaluate as evaluate_model
+from ...errors import TorchshrinkError
 from ...measure import measure as measure_model
 from ..recipe import register_step
 from .base import StepContext, StepOutput
 
 
 def robustness_fn():
-    """The robustness measurer of ``torchshrink.measure`` if this version has one, else None."""
+    """``torchshrink.measure.robustness.adversarial_accuracy`` if this version has it, else None."""
     try:
-        from ...measure import robustness  # type: ignore[attr-defined]
+        from ...measure.robustness import adversarial_accuracy
     except ImportError:
         return None
-    return getattr(robustness, "robust_accuracy", None)
+    return adversarial_accuracy
 
 
 @dataclass
 class EvaluateStep:
-    """Top-1/top-5 on the test set; ``fgsm_eps``/``pgd_eps`` add accuracy under those attacks."""
+    """Top-1/top-5 on the test set; each ``attack_eps`` (pixel units) adds top-1 under FGSM and PGD (``pgd_steps``)."""
 
     target: Literal["model", "teacher"] = "model"
-    fgsm_eps: list[float] = field(default_factory=list)
-    pgd_eps: list[float] = field(default_factory=list)
+    attack_eps: list[float] = field(default_factory=list)
     pgd_steps: int = 10
     max_batches: int = 0
 
     def validate(self) -> list[str]:
-        p = [f"fgsm_eps/pgd_eps: must be in (0, 1], got {e}" for e in self.fgsm_eps + self.pgd_eps if not 0 < e <= 1]
+        p = [f"attack_eps: each epsilon must be in (0, 1] (pixel units), got {e}" for e in self.attack_eps if not 0 < e <= 1]
         if self.pgd_steps < 1:
             p.append(f"pgd_steps: must be >= 1, got {self.pgd_steps}")
         if self.max_batches < 0:
             p.append(f"max_batches: must be >= 0 (0 = all), got {self.max_batches}")
-        if (self.fgsm_eps or self.pgd_eps) and robustness_fn() is None:
-            p.append("fgsm_eps/pgd_eps: need torchshrink.measure.robustness, which this version does not have yet; remove them")
+        if self.attack_eps and robustness_fn() is None:
+            p.append("attack_eps: needs torchshrink.measure.robustness, which this version does not have yet; remove it")
         return p
 
 
@@ -63,12 +63,15 @@ def evaluate(ctx: StepContext, cfg: EvaluateStep) -> StepOutput:
     model = ctx.teacher if cfg.target == "teacher" else ctx.model
     r = evaluate_model(model, ctx.loaders.test, ctx.device, max_batches=cfg.max_batches or None)
     metrics = {"test_top1": r["top1"], "test_top5": r["top5"], "test_loss": r["loss"]}
-    fn = robustness_fn()
-    for attack, eps_list in (("fgsm", cfg.fgsm_eps), ("pgd", cfg.pgd_eps)):
-        for eps in eps_list:
-            kw = {"steps": cfg.pgd_steps} if attack == "pgd" else {}
-            acc = fn(model, ctx.loaders.test, attack=attack, eps=eps, max_batches=cfg.max_batches or None, **kw)
-            metrics[f"robust_{attack}_{eps:g}"] = float(acc["top1"] if isinstance(acc, dict) else acc)
+    for eps in cfg.attack_eps:
+        try:
+            r = robustness_fn()(model, ctx.loaders.test, epsilon=eps, pgd_steps=cfg.pgd_steps,
+                                max_batches=cfg.max_batches or None, seed=ctx.seed)
+        except RuntimeError as e:  # e.g. integer kernels have no gradients
+            raise TorchshrinkError(f"accuracy under attack needs gradients through the model ({str(e).splitlines()[0][:120]}); "
+                                   "put the evaluate step with attack_eps before quantize") from None
+        metrics[f"robust_fgsm_{eps:g}"] = r["fgsm_top1"]
+        metrics[f"robust_pgd_{eps:g}"] = r["pgd_top1"]
     print(f"[{ctx.label}] " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()), flush=True)
     return StepOutput(metrics=metrics)
 
