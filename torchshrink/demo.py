@@ -134,6 +134,8 @@ def _residual_kd(ctx: DemoContext) -> None:
     path = ctx.out / "residual_kd" / "model.pt"
     if path.exists():
         ctx.models["residual_kd"] = load_model(path)
+        for p in teacher.parameters():
+            p.requires_grad_(True)
         return
     split = split_architecture(ctx.cfg.student, nc, c, shape, features=teacher.num_features, ratio=0.25,
                                width=ctx.cfg.student_width)
@@ -145,6 +147,8 @@ def _residual_kd(ctx: DemoContext) -> None:
     save_model(pair, path, meta={"seconds_per_epoch": spe})
     ctx.train_time["residual_kd"] = spe
     ctx.models["residual_kd"] = pair
+    for p in teacher.parameters():  # distillers freeze the teacher; later stages may fine-tune copies of it
+        p.requires_grad_(True)
     ctx.notes.append(f"residual_kd: RKD end to end (M.3) at the student's cost; {split.summary()}")
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from torchshrink.distill import AT, DKD, KD, FitNet, FeatureTaps, ResidualConfig, build_pair, make_distiller, train_residual
+from torchshrink.distill import AT, KD, FitNet, FeatureTaps, ResidualConfig, build_pair, make_distiller, train_residual
 from torchshrink.distill.residual import ResidualAssistant, ResidualBlock, ResidualJoint, ResidualStudentL2, \
     baseline_on_student, progressive_connectors
 from torchshrink.distill.split import split_architecture

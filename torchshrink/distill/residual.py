@@ -42,7 +42,7 @@ from ..models import create_model
 from ..models.residual_pair import ResidualPair
 from .base import Distiller, default_stage_paths
 from .losses import feature_mse
-from .taps import FeatureTaps, check_match, connector
+from .taps import check_match, connector
 
 BASES = ("l2", "kd", "fitnet", "at", "dkd")
 MODES = ("m1", "m2", "m3")
@@ -265,6 +265,7 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
                    fit_fn: Callable = fit) -> dict[str, Any]:
     """Train ``pair`` from ``teacher`` with RKD; returns ``{"phases": [(name, epochs, seconds_per_epoch)], "seconds"}``."""
     cfg = cfg or ResidualConfig()
+    grad_flags = [p.requires_grad for p in teacher.parameters()]
     problems = cfg.validate()
     if problems:
         raise ConfigError("; ".join(problems))
@@ -297,4 +298,6 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
         record.append((name, epochs, res.seconds_per_epoch))
     _set_trainable(pair, [pair])
     pair.eval()
+    for p, flag in zip(teacher.parameters(), grad_flags):  # hand the teacher back as it came (phases froze it)
+        p.requires_grad_(flag)
     return {"phases": record, "seconds": time.perf_counter() - t0}
