@@ -41,8 +41,8 @@ warnings.filterwarnings("ignore")
 CACHE = ROOT / ".cache" / "quant"
 S = {"model": "resnet8", "train_size": 6000, "test_size": 2000, "batch_size": 128, "epochs": 4, "lr": 0.1,
      "calib_batches": 8, "observer": "histogram", "qat_epochs": 1, "qat_lr": 0.005, "lowbit_bits": 4,
-     "lowbit_epochs": 2, "binary_epochs": 2, "ft_lr": 0.01, "codebook_bits": 4, "centroid_epochs": 1,
-     "centroid_lr": 0.001, "sparsity": 0.9, "edge_sparsity": 0.6, "prune_epochs": 2, "threads": 2, "train_threads": 1, "repeats": 30,
+     "lowbit_epochs": 1, "binary_epochs": 1, "ft_lr": 0.01, "codebook_bits": 4, "centroid_epochs": 1,
+     "centroid_lr": 0.001, "sparsity": 0.9, "edge_sparsity": 0.6, "prune_epochs": 1, "threads": 2, "train_threads": 1, "repeats": 30,
      "seed": 0}
 
 
@@ -80,6 +80,7 @@ def main() -> None:
     new = lambda: create_model(S["model"], num_classes=loaders.num_classes, in_channels=shape[0])  # noqa: E731
 
     base = cached("float", new, loaders, S["epochs"], S["lr"]).eval()
+    base.requires_grad_(True)
     save_model(base, files / "float.pt")
     models, sizes, notes, extra = {"float": load_model(files / "float.pt").eval()}, {}, [], {}
     sizes["float"] = os.path.getsize(files / "float.pt")

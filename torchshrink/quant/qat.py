@@ -67,7 +67,8 @@ def qat_task(prepared: nn.Module, teacher: nn.Module | None = None, method: str 
         return prepared
     from ..distill import make_distiller
 
-    return make_distiller(method, prepared, teacher, prepared.torchshrink_qat["input_shape"], **kw)
+    # the distiller freezes its teacher; freeze a copy so the caller's float model stays trainable
+    return make_distiller(method, prepared, copy.deepcopy(teacher), prepared.torchshrink_qat["input_shape"], **kw)
 
 
 def convert_qat(prepared: nn.Module) -> nn.Module:
