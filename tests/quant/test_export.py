@@ -8,7 +8,7 @@ from torchshrink.quant.export import check_onnx, export_onnx_qdq, export_torchsc
 
 def test_onnx_qdq_matches_float_in_onnxruntime(tmp_path):
     pytest.importorskip("onnxruntime")
-    import onnx
+    onnx = pytest.importorskip("onnx")
 
     torch.manual_seed(0)
     m = create_model("resnet8", num_classes=4, in_channels=1).eval()
