@@ -18,6 +18,7 @@ is recorded with ``record_transform`` so ``save_model``/``load_model`` bring the
 """
 from __future__ import annotations
 
+import copy
 import fnmatch
 import time
 import warnings
@@ -252,7 +253,10 @@ def factorize_(model: nn.Module, config: FactorizeConfig | None = None, input_sh
         with torch.no_grad():
             r.error = rel_error(m.weight.detach().float(), method.reconstruct(f, m).float())
         if cfg.measure:
-            lat = latency_many({"dense": m, "factorized": f}, shapes[name][0], batch_size=cfg.batch_size,
+            timed = {"dense": m, "factorized": f}
+            if torch.device(cfg.device) != device:  # time on the target device, leave the model where it is
+                timed = {k: copy.deepcopy(v).to(cfg.device) for k, v in timed.items()}
+            lat = latency_many(timed, shapes[name][0], batch_size=cfg.batch_size,
                                repeats=cfg.repeats, warmup=2, threads=cfg.threads or None, device=cfg.device)
             r.dense_ms, r.factorized_ms = lat["dense"].median_ms, lat["factorized"].median_ms
             r.speedup = r.dense_ms / max(r.factorized_ms, 1e-9)
