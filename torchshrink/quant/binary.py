@@ -8,7 +8,7 @@ per output channel by :func:`torchshrink.quant.packing.save_packed`.
 >>> import torch
 >>> from torch import nn
 >>> m = nn.Sequential(nn.Linear(6, 2))
->>> binarize_(m)
+>>> binarize_(m, BinaryConfig(keep_edges=False))
 >>> w = m[0].weight.detach()
 >>> bool(((w.abs() - w.abs().max(dim=1, keepdim=True).values) == 0).all())
 True
