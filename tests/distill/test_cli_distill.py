@@ -9,7 +9,7 @@ def test_distill_cli_residual_and_errors(tmp_path, capsys):
     out = tmp_path / "d"
     argv = ["distill", "--teacher", str(t / "model.pt"), "--student", "resnet8", "--method", "residual-m3",
             "--data", "synthetic", "--train-size", "64", "--epochs", "1", "--out", str(out), "--no-progress", "--ratio", "0.25",
-            "--set", "student.kwargs.width=0.5"]
+            "--set", "student.kwargs.width=0.5", "--no-split"]
     assert main(argv) == 0
     assert (out / "model.pt").exists() and "residual-m3" in capsys.readouterr().out
     assert main(["distill", "--teacher", str(t / "model.pt"), "--method", "kdd", "--data", "synthetic"]) == 2

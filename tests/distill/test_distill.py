@@ -120,7 +120,7 @@ def test_train_residual_all_modes_and_export_equals_training_pair(tiny, tmp_path
     synth = tiny
     t = create_model("resnet8", synth.num_classes, 1)
     cfg = FitConfig(epochs=1, optim=OptimConfig(lr=0.05, schedule="constant"))
-    for mode, base in [("m1", "l2"), ("m2", "l2"), ("m3", "l2"), ("m1", "kd")]:
+    for mode, base in [("m3", "l2"), ("m1", "kd")]:  # every phase class is also stepped in the test above
         pair = build_pair(t, {"name": "resnet8", "width": 0.5}, {"name": "resnet8", "width": 0.5})
         rec = train_residual(pair, t, synth.train, None, cfg, ResidualConfig(mode=mode, base=base), progress=False)
         assert rec["phases"]
