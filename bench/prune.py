@@ -1,6 +1,6 @@
 """Pruning benchmark: structured ratios and unstructured sparsities vs accuracy after recovery, MACs and latency.
 
-Run: ``nice -n 10 .venv/bin/python bench/prune.py`` (a few minutes on 2 idle cores, much longer on a busy machine).
+Run: ``nice -n 10 .venv/bin/python bench/prune.py [all|speed]`` (a few minutes on 2 idle cores, much longer on a busy machine).
 Writes bench/results/prune.json + .md.
 
 Part 1 (Fashion-MNIST subset, ResNet-20): train the base model, then
@@ -9,8 +9,6 @@ Part 1 (Fashion-MNIST subset, ResNet-20): train the base model, then
 - unstructured: global magnitude pruning to 90% sparsity on a cubic ramp during RECOVER_EPOCHS of
   fine-tuning (masks kept, folded at the end); its size is the sparse file's bytes (dense bytes in
   ``dense_bytes``). (One-shot pruning with ``MaskKeeper`` is the same code path with the ramp left out.)
-- control: the dense base fine-tuned for the same RECOVER_EPOCHS (``top1_drop_vs_dense_ft``), so extra
-  training is not mistaken for recovery.
 All models are timed interleaved at batch 1 and 64 (same threads), so the speedups are side-by-side ratios.
 Part 2 (speed only): torchvision resnet18 at 224x224, untrained, structured to 1/2 of the MACs.
 """
@@ -29,7 +27,7 @@ import torch  # noqa: E402
 
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, fit  # noqa: E402
-from torchshrink.measure import measure_many  # noqa: E402
+from torchshrink.measure import latency_many, measure_many  # noqa: E402
 from torchshrink.measure.results import bench_meta, result_row, write_results  # noqa: E402
 from torchshrink.models import create_model  # noqa: E402
 from torchshrink.prune import StructuredConfig, prune_  # noqa: E402
@@ -49,7 +47,7 @@ BATCH = 128
 SEED = 0
 THREADS = 2
 REPEATS = 20                # latency repeats at batch 1 (batch 64: REPEATS // 3)
-TV_MODEL, TV_SHAPE, TV_REPEATS = "tv:resnet18", (3, 224, 224), 5
+TV_MODEL, TV_SHAPE, TV_REPEATS, TV_REPEATS_B64 = "tv:resnet18", (3, 224, 224), 5, 3
 WORK = Path(tempfile.gettempdir()) / "torchshrink_bench_prune"
 
 
@@ -57,13 +55,52 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def write(rows: list, settings: dict, minutes: float, part: str) -> None:
+    cols = ["name", "method", "top1", "top1_drop", "params", "macs", "macs_ratio", "size_bytes",
+            "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64", "sparsity", "dense_bytes",
+            "sparse_file_ratio"]
+    notes = ("Structured rows are ordinary smaller models (dense kernels), so their MACs cut shows up as latency. "
+             "Unstructured rows keep dense shapes: their zeros shrink the sparse file (size_bytes = sparse file, "
+             "dense_bytes = the same model written densely) but not the dense-kernel latency. top1_drop is against "
+             "the base, which had no extra epochs (the pruned models had recover_epochs more of training). "
+             "Rows with method ending in '(speed only)' are untrained models timed for speed; top1 is not measured. "
+             "Latencies were taken on a shared 2-core machine; only the ratios within one table are meaningful. "
+             f"Parts run: {part}.")
+    write_results("prune", rows, bench_meta(settings, minutes=round(minutes, 1)), out_dir=ROOT / "bench" / "results",
+                  columns=cols, notes=notes)
+
+
+def speed_part(shape: tuple, num_classes: int, rows: list) -> None:
+    """Latency only: an untrained ResNet-20 and its structured 2x-fewer-MACs version, timed interleaved."""
+    base = create_model(MODEL, num_classes=num_classes, in_channels=shape[0]).eval()
+    pruned = copy.deepcopy(base)
+    r = prune_(pruned, StructuredConfig(macs_ratio=0.5, importance="l2", search_steps=3), shape)
+    log(f"speed part: {MODEL} channel ratio {r.ratio:.3f}, MACs {r.macs_before} -> {r.macs_after}")
+    ms = measure_many({MODEL: base, f"{MODEL}_structured_macs0.5": pruned.eval()}, shape, None, batch_size=64,
+                      repeats=REPEATS, threads=THREADS)
+    rows.append(result_row(ms[MODEL], "base (speed only)", None))
+    rows.append(result_row(ms[f"{MODEL}_structured_macs0.5"], "structured (speed only)", None, base=ms[MODEL],
+                           channel_ratio=r.ratio))
+
+
 def main() -> None:
+    part = sys.argv[1] if len(sys.argv) > 1 else "all"
     torch.set_num_threads(THREADS)
     torch.manual_seed(SEED)
     t0 = time.perf_counter()
     L = build_loaders(DataConfig(name="fashion_mnist", train_size=TRAIN_SIZE, test_size=TEST_SIZE, batch_size=BATCH,
                                  seed=SEED))
     shape = L.input_shape
+    settings = {"model": MODEL, "train_size": TRAIN_SIZE, "test_size": TEST_SIZE, "base_epochs": BASE_EPOCHS,
+                "recover_epochs": RECOVER_EPOCHS, "lr": LR, "recover_lr": RECOVER_LR, "batch": BATCH,
+                "threads": THREADS, "repeats_b1": REPEATS, "tv_model": TV_MODEL, "tv_shape": TV_SHAPE,
+                "tv_repeats_b1": TV_REPEATS, "tv_repeats_b64": TV_REPEATS_B64, "recovery_loss": "cross-entropy"}
+    speed_rows: list = []
+    if part in ("all", "speed"):
+        speed_part(shape, L.num_classes, speed_rows)
+        write(speed_rows, settings, (time.perf_counter() - t0) / 60, "speed")
+        if part == "speed":
+            return
     opt = dict(schedule="cosine", weight_decay=5e-4)
     ft = FitConfig(epochs=RECOVER_EPOCHS, seed=SEED, optim=OptimConfig(lr=RECOVER_LR, **opt))
 
@@ -75,12 +112,6 @@ def main() -> None:
     sizes: dict[str, int] = {}
     extra: dict[str, dict] = {}
     settings_of: dict[str, str] = {}
-
-    log("control: dense base fine-tuned for the recovery epochs")
-    dense_ft = copy.deepcopy(base)
-    fit(dense_ft, L.train, L.val, ft, out_dir=WORK / "dense_ft", desc="dense_ft")
-    models["dense_ft"] = dense_ft.eval()
-    settings_of["dense_ft"] = "control"
 
     for name, mr in [("structured_macs0.5", 0.5)]:
         m = copy.deepcopy(base)
@@ -112,35 +143,25 @@ def main() -> None:
         if name == "base":
             continue
         method = settings_of[name]
-        row = result_row(ms[name], f"{method}" if method != "control" else "dense fine-tune (control)", SEED,
-                         base=ms["base"], **extra.get(name, {}))
-        row["top1_drop_vs_dense_ft"] = ms["dense_ft"].top1 - ms[name].top1
-        rows.append(row)
+        rows.append(result_row(ms[name], method, SEED, base=ms["base"], recover_epochs=RECOVER_EPOCHS,
+                               **extra.get(name, {})))
 
     log(f"speed only: {TV_MODEL} at {TV_SHAPE[1]}x{TV_SHAPE[2]}")
     tv = create_model(TV_MODEL, num_classes=1000, in_channels=3).eval()
     tvp = copy.deepcopy(tv)
     r = prune_(tvp, StructuredConfig(macs_ratio=0.5, importance="l2", search_steps=3), TV_SHAPE)
-    tms = measure_many({"tv_resnet18": tv, "tv_resnet18_structured_macs0.5": tvp.eval()}, TV_SHAPE, None,
-                       batch_size=64, repeats=TV_REPEATS, warmup=2, threads=THREADS)
+    tv_models = {"tv_resnet18": tv, "tv_resnet18_structured_macs0.5": tvp.eval()}
+    tms = measure_many(tv_models, TV_SHAPE, None, batch_size=64, threads=THREADS, latency=False)
+    lat1 = latency_many(tv_models, TV_SHAPE, 1, TV_REPEATS, 2, THREADS)
+    lat64 = latency_many(tv_models, TV_SHAPE, 64, TV_REPEATS_B64, 1, THREADS)
+    for k, m in tms.items():  # few repeats: the model is large and the machine is shared
+        m.latency_ms_b1, m.latency_ms_bn = lat1[k].median_ms, lat64[k].median_ms
     rows.append(result_row(tms["tv_resnet18"], "base (speed only)", None))
     rows.append(result_row(tms["tv_resnet18_structured_macs0.5"], "structured (speed only)", None,
                            base=tms["tv_resnet18"], channel_ratio=r.ratio))
 
     minutes = (time.perf_counter() - t0) / 60
-    meta = bench_meta({"model": MODEL, "train_size": TRAIN_SIZE, "test_size": TEST_SIZE, "base_epochs": BASE_EPOCHS,
-                       "recover_epochs": RECOVER_EPOCHS, "lr": LR, "recover_lr": RECOVER_LR, "batch": BATCH,
-                       "threads": THREADS, "repeats_b1": REPEATS, "tv_model": TV_MODEL, "tv_shape": TV_SHAPE,
-                       "tv_repeats": TV_REPEATS, "recovery_loss": "cross-entropy"}, minutes=round(minutes, 1))
-    cols = ["name", "method", "top1", "top1_drop", "top1_drop_vs_dense_ft", "params", "macs", "macs_ratio", "size_bytes",
-            "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64", "sparsity", "dense_bytes",
-            "sparse_file_ratio"]
-    notes = ("Structured rows are ordinary smaller models (dense kernels), so their MACs cut shows up as latency. "
-             "Unstructured rows keep dense shapes: their zeros shrink the sparse file (size_bytes = sparse file, "
-             "dense_bytes = the same model written densely) but not the dense-kernel latency. top1_drop is against "
-             "the base; top1_drop_vs_dense_ft is against the base fine-tuned for the same recovery epochs. "
-             "Latencies were taken on a shared 2-core machine; only the ratios within one table are meaningful.")
-    write_results("prune", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=notes)
+    write(speed_rows + rows, settings, minutes, "all")
     log(f"done in {minutes:.1f} min; wrote bench/results/prune.json and .md")
 
 
