@@ -148,6 +148,7 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {str(ckpt_path)!r} belongs to another model or run "
                                   f"({str(e).splitlines()[0][:150]}); use a new output folder or delete the file") from None
+        _rescale_lr(opt, sched, (state.get("config") or {}).get("optim", {}).get("lr"), cfg.optim.lr)
         torch.set_rng_state(state["rng"])
         history = list(state["history"])
         start_epoch = int(state["epoch"])
@@ -182,11 +183,7 @@ def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch,
                 logits, losses = engine.forward_train(x, y)  # DDP-wrapped task.forward_train
                 loss = sum(losses.values())
             if engine.nonfinite(loss):  # collective: every rank stops together
-                last = f"epoch {start_epoch if not history else history[-1]['epoch']}" if history else "none yet"
-                where = f" in {str(out)!r}" if out is not None else ""
-                raise DivergenceError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; the last good checkpoint "
-                    f"({last}) is kept{where}; rerun with a lower learning rate (e.g. --set optim.lr={cfg.optim.lr / 10:g}) to resume from it")
+                raise _diverged(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}", history, out, cfg)
             opt.zero_grad(set_to_none=True)
             engine.step(loss, opt, task.parameters(), cfg.clip_grad)
             sched.step()
@@ -212,11 +209,36 @@ def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch,
         history.append(record)
         if is_main:
             _report(record, desc, cfg.epochs, not quiet)
+        if ckpt_path is not None and not all(torch.isfinite(t).all() for t in task.state_dict().values()
+                                             if t.is_floating_point()):  # never save weights that already diverged
+            raise _diverged(f"the weights became NaN or infinite in epoch {epoch + 1}", history[:-1], out, cfg)
         if ckpt_path is not None and is_main:
             save_checkpoint({"format": "torchshrink-checkpoint", "version": 1, "epoch": epoch + 1,
                              "model": task.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                              "rng": torch.get_rng_state(), "history": history, "config": asdict(cfg)}, ckpt_path)
             write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in history))
+
+
+def _diverged(what: str, history: list[dict[str, Any]], out: Path | None, cfg: FitConfig) -> DivergenceError:
+    """The one-sentence divergence message: what happened, which checkpoint is kept, how to resume."""
+    last = f"end of epoch {history[-1]['epoch']}" if history else "none yet"
+    where = f" in {str(out)!r}" if out is not None else ""
+    lr = f"{cfg.optim.lr / 10:g}"
+    return DivergenceError(f"{what}; the last good checkpoint ({last}) is kept{where}; rerun the same command with a lower "
+                           f"learning rate (e.g. --lr {lr}, or optim.lr={lr} in a config) to resume from it")
+
+
+def _rescale_lr(opt: torch.optim.Optimizer, sched: Any, saved_lr: float | None, lr: float) -> None:
+    """Resume with a new peak ``lr`` (e.g. lowered after divergence): scale every group and the schedule's base."""
+    if not saved_lr or saved_lr == lr:
+        return
+    ratio = lr / saved_lr
+    for g in opt.param_groups:
+        g["lr"] *= ratio
+        if "initial_lr" in g:
+            g["initial_lr"] *= ratio
+    if hasattr(sched, "base_lrs"):
+        sched.base_lrs = [b * ratio for b in sched.base_lrs]
 
 
 def _report(record: dict[str, Any], desc: str, epochs: int, enabled: bool) -> None:
