@@ -31,7 +31,7 @@ from torchshrink.measure import latency_many, measure_many  # noqa: E402
 from torchshrink.measure.results import bench_meta, result_row, write_results  # noqa: E402
 from torchshrink.models import create_model  # noqa: E402
 from torchshrink.prune import StructuredConfig, prune_  # noqa: E402
-from torchshrink.prune.magnitude import MagnitudeConfig, fold_masks_, sparsity  # noqa: E402
+from torchshrink.prune.magnitude import MagnitudeConfig, fold_masks_, magnitude_prune_, sparsity  # noqa: E402
 from torchshrink.prune.recover import recover  # noqa: E402
 from torchshrink.prune.schedule import GradualMagnitude  # noqa: E402
 from torchshrink.prune.sparse_io import sparse_sizes  # noqa: E402
@@ -63,7 +63,7 @@ def write(rows: list, settings: dict, minutes: float, part: str) -> None:
              "Unstructured rows keep dense shapes: their zeros shrink the sparse file (size_bytes = sparse file, "
              "dense_bytes = the same model written densely) but not the dense-kernel latency. top1_drop is against "
              "the base, which had no extra epochs (the pruned models had recover_epochs more of training). "
-             "Rows with method ending in '(speed only)' are untrained models timed for speed; top1 is not measured. "
+             "Rows with method ending in '(speed only)' are untrained models (timed, sized); top1 is not measured. "
              "Latencies were taken on a shared 2-core machine; only the ratios within one table are meaningful. "
              f"Parts run: {part}.")
     write_results("prune", rows, bench_meta(settings, minutes=round(minutes, 1)), out_dir=ROOT / "bench" / "results",
@@ -76,11 +76,17 @@ def speed_part(shape: tuple, num_classes: int, rows: list) -> None:
     pruned = copy.deepcopy(base)
     r = prune_(pruned, StructuredConfig(macs_ratio=0.5, importance="l2", search_steps=3), shape)
     log(f"speed part: {MODEL} channel ratio {r.ratio:.3f}, MACs {r.macs_before} -> {r.macs_after}")
-    ms = measure_many({MODEL: base, f"{MODEL}_structured_macs0.5": pruned.eval()}, shape, None, batch_size=64,
-                      repeats=REPEATS, threads=THREADS)
+    sp = copy.deepcopy(base)
+    magnitude_prune_(sp, MagnitudeConfig(sparsity=0.9, scope="global"))
+    s = sparse_sizes(sp)
+    un = f"{MODEL}_unstructured_0.9"
+    ms = measure_many({MODEL: base, f"{MODEL}_structured_macs0.5": pruned.eval(), un: sp.eval()}, shape, None,
+                      batch_size=64, repeats=REPEATS, threads=THREADS, size_bytes={un: s.sparse_bytes})
     rows.append(result_row(ms[MODEL], "base (speed only)", None))
     rows.append(result_row(ms[f"{MODEL}_structured_macs0.5"], "structured (speed only)", None, base=ms[MODEL],
                            channel_ratio=r.ratio))
+    rows.append(result_row(ms[un], "unstructured (speed only)", None, base=ms[MODEL], sparsity=round(sparsity(sp), 4),
+                           dense_bytes=s.dense_bytes, sparse_bytes=s.sparse_bytes, sparse_file_ratio=s.ratio))
 
 
 def main() -> None:
