@@ -1,0 +1,74 @@
+"""Divergence: a NaN/inf loss or NaN weights stop the run with one clear sentence, keep the last good checkpoint,
+and the advised rerun with a lower learning rate resumes from it."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from torchshrink.engine import FitConfig, OptimConfig, fit
+from torchshrink.errors import DivergenceError
+from torchshrink.io import load_checkpoint
+from torchshrink.models import create_model
+
+
+def _model():
+    torch.manual_seed(0)
+    return create_model("resnet8", num_classes=4, in_channels=1, width=0.25)
+
+
+class _Flaky(torch.nn.Module):
+    """Cross-entropy whose loss becomes NaN from step ``nan_from`` on (None = never)."""
+
+    def __init__(self, nan_from=None):
+        super().__init__()
+        self.model = _model()
+        self.nan_from = nan_from
+        self.calls = 0
+
+    def forward(self, x):
+        return self.model(x)
+
+    def forward_train(self, x, y):
+        self.calls += 1
+        logits = self.model(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        bad = self.nan_from is not None and self.calls >= self.nan_from
+        return logits, {"ce": loss * float("nan") if bad else loss}
+
+
+def test_nan_loss_keeps_epoch_1_and_resume_with_lower_lr_uses_it(synth, tmp_path):
+    steps = len(synth.train)
+    cfg = FitConfig(epochs=2, optim=OptimConfig(lr=0.05, schedule="constant"))
+    with pytest.raises(DivergenceError) as e:
+        fit(_Flaky(nan_from=steps + 2), synth.train, None, cfg, out_dir=tmp_path, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and "epoch 2" in msg and "end of epoch 1" in msg and str(tmp_path) in msg
+    assert "--lr 0.005" in msg and "resume" in msg
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["epoch"] == 1
+    lower = FitConfig(epochs=2, optim=OptimConfig(lr=0.005, schedule="constant"))
+    r = fit(_Flaky(), synth.train, None, lower, out_dir=tmp_path, progress=False)
+    assert r.resumed_from == 1
+    assert r.history[0]["lr"] == pytest.approx(0.05) and r.history[1]["lr"] == pytest.approx(0.005)
+
+
+class _PoisonAt:
+    """Sets a weight to NaN after step ``step``: the loss of that step was finite, the weights are not."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, task, step):
+        if step == self.step:
+            with torch.no_grad():
+                next(task.parameters()).view(-1)[0] = float("nan")
+
+
+def test_nan_weights_are_never_checkpointed(synth, tmp_path):
+    steps = len(synth.train)
+    cfg = FitConfig(epochs=3, optim=OptimConfig(lr=0.05))
+    with pytest.raises(DivergenceError, match="weights became NaN or infinite in epoch 2.*end of epoch 1.*--lr 0.005"):
+        fit(_model(), synth.train, None, cfg, out_dir=tmp_path, callbacks=[_PoisonAt(2 * steps)], progress=False)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
