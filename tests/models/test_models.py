@@ -6,7 +6,7 @@ from torchshrink.measure import count_macs, count_params
 from torchshrink.models import create_model, list_models
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110")])
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110", "residual_pair")])
 def test_every_registered_model_runs_and_exposes_features(name):
     m = create_model(name, num_classes=7, in_channels=1).eval()
     x = torch.randn(2, 1, 28, 28)
@@ -35,6 +35,11 @@ def test_torchvision_resnet18_counts_match_published_values():
 
 def test_width_scales_a_family():
     assert count_params(create_model("resnet20", width=0.5)) < count_params(create_model("resnet20")) / 3
+
+
+def test_composite_model_without_parts_is_clear():
+    with pytest.raises(TorchshrinkError, match="needs student="):
+        create_model("residual_pair")
 
 
 def test_unknown_names_and_options_are_clear():

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from .layers import HeadMixin
+from ..errors import TorchshrinkError
 from .registry import create_model, register_model
 
 
@@ -63,7 +64,8 @@ def residual_pair(num_classes: int = 10, in_channels: int = 3, student: dict[str
                   assistant: dict[str, Any] | None = None, features: int | None = None) -> ResidualPair:
     """S + A from two architecture records ``{"name": ..., **options}``; ``features`` = the teacher's f_K channels."""
     if not student or not assistant:
-        raise TypeError("residual_pair needs student={'name': ...} and assistant={'name': ...}")
+        raise TorchshrinkError("model 'residual_pair' needs student={'name': ...} and assistant={'name': ...}; "
+                               "build it with torchshrink.distill.split or pass both architectures")
     s_kw, a_kw = dict(student), dict(assistant)
     s = create_model(s_kw.pop("name"), num_classes=num_classes, in_channels=in_channels, **s_kw)
     a = create_model(a_kw.pop("name"), num_classes=num_classes, in_channels=in_channels, **a_kw)
