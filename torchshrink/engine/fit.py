@@ -88,14 +88,15 @@ def _call(callbacks: Iterable[Any], hook: str, *args: Any) -> None:
 
 
 def tiny_convs(module: nn.Module, below: int = 8) -> bool:
-    """True if a convolution has fewer than ``below`` input or output channels per group.
+    """True if a 1x1 convolution has fewer than ``below`` input or output channels.
 
     oneDNN's AVX2 1x1-convolution weight-gradient kernel (torch 2.14 on x86) can hang or corrupt the
     heap on such layers (seen with 4-channel layers); ``fit`` trains those models on torch's native
-    convolution kernels instead, which are slower but correct.
+    convolution kernels instead, which are slower but correct. Other kernel sizes (e.g. a first 3x3
+    convolution reading 1-channel images) are not affected and keep the fast kernels.
     """
-    return any(isinstance(m, nn.Conv2d) and min(m.in_channels // m.groups, m.out_channels // m.groups) < below
-               and m.groups == 1 for m in module.modules())
+    return any(isinstance(m, nn.Conv2d) and m.groups == 1 and tuple(m.kernel_size) == (1, 1)
+               and min(m.in_channels, m.out_channels) < below for m in module.modules())
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
