@@ -18,7 +18,7 @@ import torch.nn as nn
 from .data import DataConfig, Loaders, build_loaders
 from .engine import FitConfig, OptimConfig, fit
 from .io import write_json, write_text
-from .measure import format_table, measure_many
+from .measure import count_macs, format_table, measure_many
 from .models import create_model, load_model, save_model
 from .registry import Registry
 
@@ -197,8 +197,10 @@ def _int8(ctx: DemoContext) -> None:
         save_model(model, path)
     ctx.models["int8"] = model
     ctx.size_bytes["int8"] = os.path.getsize(path)
+    ctx.macs["int8"] = count_macs(ctx.models["teacher"], ctx.loaders.input_shape)  # the same products, in int8
     ctx.notes.append("int8: the teacher after post-training static int8 quantization (torch.ao FX, x86 engine, "
-                     "per-channel weights, histogram observer, 4 calibration batches); size is its model file")
+                     "per-channel weights, histogram observer, 4 calibration batches); size is its model file, "
+                     "MACs are the float teacher's (the same multiply-accumulates, done in int8)")
 
 
 def run_demo(cfg: DemoConfig) -> str:

@@ -7,13 +7,33 @@ import torch.nn as nn
 from ..io import serialized_size
 
 
+def _quantized_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Weights and biases of torch's quantized modules, which expose ``weight()``/``bias()`` methods
+    and keep their packed int8 weights out of ``.parameters()`` (dequantized here for counting)."""
+    out = []
+    for m in model.modules():
+        for attr in ("weight", "bias"):
+            fn = getattr(m, attr, None)
+            if not callable(fn) or isinstance(fn, (torch.Tensor, nn.Module)):
+                continue
+            try:
+                t = fn()
+            except Exception:
+                continue
+            if isinstance(t, torch.Tensor):
+                if attr == "weight" and not t.is_quantized:
+                    break
+                out.append(t.dequantize() if t.is_quantized else t)
+    return out
+
+
 def count_params(model: nn.Module) -> int:
-    """Number of parameters (shared parameters counted once).
+    """Number of parameters (shared parameters counted once), packed quantized weights included.
 
     >>> count_params(nn.Linear(3, 2))
     8
     """
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters()) + sum(t.numel() for t in _quantized_weights(model))
 
 
 def count_nonzero(model: nn.Module) -> int:
@@ -27,7 +47,8 @@ def count_nonzero(model: nn.Module) -> int:
     >>> count_nonzero(lin)
     6
     """
-    return sum(int(torch.count_nonzero(p.detach())) if p.dim() > 1 else p.numel() for p in model.parameters())
+    tensors = [p.detach() for p in model.parameters()] + _quantized_weights(model)
+    return sum(int(torch.count_nonzero(t)) if t.dim() > 1 else t.numel() for t in tensors)
 
 
 def bytes_in_memory(model: nn.Module) -> int:

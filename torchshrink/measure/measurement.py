@@ -58,10 +58,12 @@ def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loade
     out = {}
     for name, m in models.items():
         acc = evaluate(m, loader, device) if loader is not None else {}
-        try:
-            n_macs = macs.get(name, count_macs(m, input_shape))
-        except Exception:  # kernels the flop counter cannot trace (e.g. some quantized ops)
-            n_macs = macs.get(name)
+        n_macs = macs.get(name)
+        if n_macs is None:
+            try:
+                n_macs = count_macs(m, input_shape) or None  # 0: kernels the counter cannot see (quantized ops)
+            except Exception:  # kernels the flop counter cannot trace
+                n_macs = None
         l1, ln = lat1.get(name), latn.get(name)
         out[name] = Measurement(
             name=name, params=count_params(m), nonzero_params=count_nonzero(m), bytes_memory=bytes_in_memory(m),

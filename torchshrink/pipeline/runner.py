@@ -113,38 +113,6 @@ def sparse_bytes(model: nn.Module) -> int | None:
         return None
 
 
-def packed_params(model: nn.Module) -> tuple[int, int] | None:
-    """(parameters, non-zero) of a model whose quantized layers hold packed weights (None if it has none).
-
-    torch's quantized modules expose ``weight()``/``bias()`` methods instead of parameters, so
-    ``count_params`` sees nothing; the int8 weights are counted here, the float parameters as usual.
-    """
-    total = nonzero = 0
-    found = False
-    for m in model.modules():
-        w = getattr(m, "weight", None)
-        if callable(w) and not isinstance(w, torch.Tensor):
-            try:
-                w = w()
-            except Exception:
-                continue
-            if isinstance(w, torch.Tensor) and w.is_quantized:
-                found = True
-                d = w.dequantize()
-                total += d.numel()
-                nonzero += int(torch.count_nonzero(d))
-                b = m.bias() if callable(getattr(m, "bias", None)) else None
-                if isinstance(b, torch.Tensor):
-                    total += b.numel()
-                    nonzero += b.numel()
-    if not found:
-        return None
-    for p in model.parameters():
-        total += p.numel()
-        nonzero += int(torch.count_nonzero(p.detach())) if p.dim() > 1 else p.numel()
-    return total, nonzero
-
-
 def _load_or_none(path: Path) -> nn.Module | None:
     return load_model(path) if path.is_file() else None
 
@@ -254,10 +222,6 @@ def measure_stages(out: Path, r: Recipe, stages: list[dict[str, Any]], loaders: 
             s.setdefault("notes", []).append(f"size on disk is the sparse file ({fmt_bytes(sparse)}; dense file "
                                              f"{fmt_bytes(ms[s['label']].size_bytes)})")
             ms[s["label"]].size_bytes = sparse
-    for label, model in models.items():  # quantized layers keep their weights out of .parameters()
-        packed = packed_params(model)
-        if packed and ms[label].params == 0:
-            ms[label].params, ms[label].nonzero_params = packed
     base = ms[stages[0]["label"]]
     rows = []
     for s in stages:
