@@ -35,6 +35,7 @@ from ..io import atomic_write
 from ..models import create_model
 from ..models.files import MODEL_TRANSFORMS, load_weights
 from .huffman import huffman_decode, huffman_encode
+from .packing import append_dense, read_dense
 
 MAGIC, VERSION = b"TSDC", 1
 
@@ -128,16 +129,8 @@ def save_compressed(model: nn.Module, path: str | Path, max_centroids: int = 256
     blob += gap_bits
     huff["index"] = [len(blob), len(idx_bits), idx_table]
     blob += idx_bits
-    dense = []
     shared = {f"{n}.weight" for n in layers}
-    for key, t in sd.items():
-        if key in shared:
-            continue
-        arr = t.detach().cpu()
-        store = arr.half() if arr.is_floating_point() else arr
-        dense.append({"key": key, "dtype": str(store.dtype).replace("torch.", ""), "shape": list(arr.shape),
-                      "offset": len(blob)})
-        blob += store.contiguous().numpy().tobytes()
+    dense = append_dense(((k, t) for k, t in sd.items() if k not in shared), blob)
     header = {"arch": arch, "transforms": list(getattr(model, "torchshrink_transforms", [])),
               "layers": meta_layers, "huffman": huff, "dense": dense}
     head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
@@ -177,11 +170,6 @@ def load_compressed(path: str | Path) -> nn.Module:
         w[pos] = cent[torch.from_numpy(idx[start:start + m["nnz"]])]
         sd[f"{m['name']}.weight"] = w.view(m["shape"])
         start += m["nnz"]
-    for d in header["dense"]:
-        dt = getattr(torch, d["dtype"])
-        count = int(np.prod(d["shape"])) if d["shape"] else 1
-        nbytes = count * torch.empty(0, dtype=dt).element_size()
-        t = torch.frombuffer(bytearray(blob[d["offset"]:d["offset"] + nbytes]), dtype=dt).reshape(d["shape"])
-        sd[d["key"]] = t.float() if t.is_floating_point() else t
+    sd.update(read_dense(header["dense"], blob))
     load_weights(model, sd, str(path))
     return model.eval()

@@ -49,6 +49,30 @@ def unpack_bits(data: bytes, bits: int, n: int) -> np.ndarray:
     return np.packbits(full, axis=1).ravel()
 
 
+def append_dense(items, blob: bytearray) -> list[dict[str, Any]]:
+    """Append (key, tensor) pairs to ``blob`` as raw bytes (floats as float16); returns their header entries."""
+    dense = []
+    for key, t in items:
+        arr = t.detach().cpu()
+        store = arr.half() if arr.is_floating_point() else arr
+        dense.append({"key": key, "dtype": str(store.dtype).replace("torch.", ""), "shape": list(arr.shape),
+                      "offset": len(blob)})
+        blob += store.contiguous().numpy().tobytes()
+    return dense
+
+
+def read_dense(entries: list[dict[str, Any]], blob) -> dict[str, torch.Tensor]:
+    """Read back the tensors :func:`append_dense` wrote (floats returned as float32)."""
+    out = {}
+    for d in entries:
+        dt = getattr(torch, d["dtype"])
+        count = int(np.prod(d["shape"])) if d["shape"] else 1
+        nbytes = count * torch.empty(0, dtype=dt).element_size()
+        t = torch.frombuffer(bytearray(blob[d["offset"]:d["offset"] + nbytes]), dtype=dt).reshape(d["shape"])
+        out[d["key"]] = t.float() if t.is_floating_point() else t
+    return out
+
+
 def save_packed(model: nn.Module, path: str | Path) -> int:
     """Write a model whose layers carry ``LowBit``/``Binary`` parametrizations; returns the file size.
 
@@ -73,15 +97,7 @@ def save_packed(model: nn.Module, path: str | Path) -> int:
         layers.append({"name": name, "bits": q.bits, "kind": q.kind, "shape": list(m.weight.shape),
                        "codes": off, "scales": s_off, "n_scales": scales.numel()})
         packed_keys.add(f"{name}.weight")
-    dense = []
-    for key, t in model.state_dict().items():
-        if ".parametrizations." in key:
-            continue
-        arr = t.detach().cpu()
-        store = arr.half() if arr.is_floating_point() else arr
-        dense.append({"key": key, "dtype": str(store.dtype).replace("torch.", ""), "shape": list(arr.shape),
-                      "offset": len(blob)})
-        blob += store.contiguous().numpy().tobytes()
+    dense = append_dense(((k, t) for k, t in model.state_dict().items() if ".parametrizations." not in k), blob)
     header = {"arch": arch, "transforms": list(getattr(model, "torchshrink_transforms", [])),
               "layers": layers, "dense": dense}
     head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
@@ -118,11 +134,6 @@ def load_packed(path: str | Path) -> nn.Module:
         scales = torch.from_numpy(np.frombuffer(blob, np.float32, L["n_scales"], L["scales"]).copy())
         cls = Binary if L["kind"] == "binary" else LowBit
         sd[f"{L['name']}.weight"] = cls.decode(codes, scales, L["bits"], L["shape"])
-    for d in header["dense"]:
-        dt = getattr(torch, d["dtype"])
-        count = int(np.prod(d["shape"])) if d["shape"] else 1
-        nbytes = count * torch.empty(0, dtype=dt).element_size()
-        t = torch.frombuffer(bytearray(blob[d["offset"]:d["offset"] + nbytes]), dtype=dt).reshape(d["shape"])
-        sd[d["key"]] = t.float() if t.is_floating_point() else t
+    sd.update(read_dense(header["dense"], blob))
     load_weights(model, sd, str(path))
     return model.eval()
