@@ -55,6 +55,19 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_weights(tmp_path)
         p.stderr.close()
         epoch = load_checkpoint(out / "checkpoint.pt")["epoch"] if (out / "checkpoint.pt").exists() else 0
         log.append(f"{delay:.2f}s {'killed' if alive else 'finished'} at epoch {epoch}")
+    if not (out / "checkpoint.pt").exists():  # every kill came before the first epoch ended: kill once more mid-run
+        p = subprocess.Popen(_argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.time() + 60
+        while not (out / "checkpoint.pt").exists() and p.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
+        alive = p.poll() is None
+        if alive:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=60)
+        p.stderr.close()
+        epoch = load_checkpoint(out / "checkpoint.pt")["epoch"] if (out / "checkpoint.pt").exists() else 0
+        log.append(f"after the first checkpoint {'killed' if alive else 'finished'} at epoch {epoch}")
     r = _run(out)
     why = f"kill seed {seed}, full run {full_time:.1f}s, kills: {'; '.join(log)}"
     assert sum("killed" in x for x in log) >= 2, why
