@@ -16,7 +16,7 @@ SHAPE = (1, 8, 8)
 
 @pytest.fixture(autouse=True)
 def no_mkldnn():
-    """Our hand-written loops follow fit's rule: no oneDNN for convs with few channels (see engine.fit.tiny_convs)."""
+    """Our hand-written loops keep off oneDNN, whose 1x1 weight-gradient kernel fails on narrow convs (see engine.pointwise)."""
     old = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False
     yield

@@ -32,6 +32,7 @@ from . import distributed as dist
 from .distributed import EngineConfig
 from .evaluate import evaluate
 from .optim import OptimConfig, build_optimizer, build_scheduler
+from .pointwise import pointwise_as_matmul
 from .task import as_task
 
 CHECKPOINT = "checkpoint.pt"
@@ -85,18 +86,6 @@ def _call(callbacks: Iterable[Any], hook: str, *args: Any) -> None:
         fn = getattr(cb, hook, None)
         if fn is not None:
             fn(*args)
-
-
-def tiny_convs(module: nn.Module, below: int = 8) -> bool:
-    """True if a 1x1 convolution has fewer than ``below`` input or output channels.
-
-    oneDNN's AVX2 1x1-convolution weight-gradient kernel (torch 2.14 on x86) can hang or corrupt the
-    heap on such layers (seen with 4-channel layers); ``fit`` trains those models on torch's native
-    convolution kernels instead, which are slower but correct. Other kernel sizes (e.g. a first 3x3
-    convolution reading 1-channel images) are not affected and keep the fast kernels.
-    """
-    return any(isinstance(m, nn.Conv2d) and m.groups == 1 and tuple(m.kernel_size) == (1, 1)
-               and min(m.in_channels, m.out_channels) < below for m in module.modules())
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
@@ -155,14 +144,12 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
         start_epoch = int(state["epoch"])
     _call(callbacks, "on_train_start", task, opt)
     step = start_epoch * steps_per_epoch
-    old = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = old and not tiny_convs(task)
     engine = dist.Engine(task, cfg.engine, device)
     try:
-        _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
-              out, ckpt_path, callbacks, progress, desc, is_main, quiet, engine)
+        with pointwise_as_matmul(task):  # narrow 1x1 convs off oneDNN's faulty weight-gradient kernel
+            _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
+                  out, ckpt_path, callbacks, progress, desc, is_main, quiet, engine)
     finally:
-        torch.backends.mkldnn.enabled = old
         engine.close()
     times = [r["epoch_time_s"] for r in history]
     return FitResult(history, history[-1] if history else {}, sum(times) / max(1, len(times)), start_epoch)

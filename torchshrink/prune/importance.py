@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch_pruning as tp
 
+from ..engine.pointwise import pointwise_as_matmul
 from ..registry import Registry
 
 IMPORTANCES = Registry("channel importance")
@@ -60,11 +61,12 @@ def accumulate_gradients(model: nn.Module, batches: Iterable[Any], max_batches: 
     was = model.training
     model.eval()  # BN statistics of the trained model, not of these few batches
     n = 0
-    for x, y in batches:
-        F.cross_entropy(model(x), y).backward()
-        n += 1
-        if n >= max_batches:
-            break
+    with pointwise_as_matmul(model):  # narrow 1x1 convs off oneDNN's faulty weight-gradient kernel
+        for x, y in batches:
+            F.cross_entropy(model(x), y).backward()
+            n += 1
+            if n >= max_batches:
+                break
     model.train(was)
     return n
 
