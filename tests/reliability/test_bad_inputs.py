@@ -71,6 +71,32 @@ def _another_run(tmp: Path) -> list[str]:
     return ["train", "--model", "resnet8", *SYN, "--out", str(tmp / "run")]
 
 
+def _finished_run(tmp: Path) -> str:
+    """A folder that load_run accepts (what a finished `torchshrink run` leaves, minus the models)."""
+    (tmp / "r1").mkdir(exist_ok=True)
+    (tmp / "r1" / "stages.json").write_text('{"name": "r1", "batch_size": 8, "stages": []}')
+    return str(tmp / "r1")
+
+
+def _earlier_compare(tmp: Path) -> list[str]:
+    (tmp / "cmp").mkdir()
+    (tmp / "cmp" / "compare.md").write_text("# an earlier comparison\n")
+    return ["compare", _finished_run(tmp), "--out", str(tmp / "cmp")]
+
+
+def _earlier_quantize(tmp: Path) -> list[str]:
+    (tmp / "q").mkdir()
+    (tmp / "q" / "config.yaml").write_text("quantize: {method: qat}\n")
+    (tmp / "q" / "model.pt").write_bytes(b"an earlier quantized model")
+    return ["quantize", _model_file(tmp), "--data", "synthetic", "--out", str(tmp / "q"), "--no-progress"]
+
+
+def _export_over(tmp: Path) -> list[str]:
+    _write(tmp, "shipped.pt", b"a model shipped earlier")
+    argv = recipe({**BASE_RECIPE, "steps": [{"export": {"path": str(tmp / "shipped.pt")}}]})(tmp)
+    return [a for a in argv if a != "--dry-run"] + ["--no-progress"]
+
+
 def _fit_empty(tmp: Path):
     from torchshrink.data import InMemoryLoader, make_synthetic
     from torchshrink.engine import fit
@@ -145,6 +171,11 @@ CASES = [
     # ---- run folders (no silent loss)
     Case("out-holds-another-run", "--out pointing at another run's results", _another_run, r"already holds another run's results; choose another --out, or pass --overwrite"),
     Case("out-is-a-file", "--out pointing at a file", lambda tmp: train("--out", _write(tmp, "afile", "x"))(tmp), r"is a file, not a folder; choose another --out"),
+    Case("compare-over-earlier", "compare --out pointing at an earlier comparison", _earlier_compare, r"cmp/compare\.md' already exists; choose another --out, or pass --overwrite to replace it"),
+    Case("compare-out-is-a-file", "compare --out pointing at a file", lambda tmp: ["compare", _finished_run(tmp), "--out", _write(tmp, "afile", "x")], r"is a file, not a folder; choose another --out"),
+    Case("advise-over-recipe", "advise --out naming a recipe that already exists", lambda tmp: ["advise", "--model", "resnet8", "--data", "synthetic", "--out", _write(tmp, "recipe.yaml", "steps: []\n")], r"recipe\.yaml' already exists; choose another --out, or pass --overwrite to replace it"),
+    Case("quantize-over-another-run", "quantize --out holding another quantization's results", _earlier_quantize, r"'.*q' already holds another run's results; choose another --out, or pass --overwrite"),
+    Case("export-over-file", "an export step aimed at an existing file outside the run folder", _export_over, r"export path '.*shipped\.pt' already exists; choose another path, or set 'overwrite: true'"),
     # ---- model files and shapes
     Case("eval-missing-file", "eval of a file that does not exist", cli("eval", "{tmp}/model.pt"), r"model\.pt' does not exist; check the path or train first"),
     Case("eval-folder", "eval given the run folder instead of the file", cli("eval", "{tmp}"), r"is a folder, not a checkpoint or model file; pass the file inside it"),

@@ -19,6 +19,7 @@ class Advise:
                        help="the model is already trained (implied for a model file; tv: names load torchvision weights)")
         p.add_argument("--out", default="recipe.yaml", help="where to write the recipe (default recipe.yaml)")
         p.add_argument("--run-dir", default="runs/advised", help="the run folder the recipe will use")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing file at --out")
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
@@ -26,6 +27,9 @@ class Advise:
         from ..models import create_model, load_model
         from ..pipeline.advise import advise
 
+        from ..engine.rundir import refuse_existing
+
+        refuse_existing([args.out], args.overwrite, remove=False)
         data = {"name": args.data} | ({"root": args.data_root} if args.data_root else {})
         from ..config import from_dict
 

@@ -28,6 +28,7 @@ class Quantize:
         p.add_argument("model_file", help="a float model file written by torchshrink (e.g. runs/train/model.pt)")
         p.add_argument("--method", default="ptq", choices=METHODS)
         p.add_argument("--out", default="runs/quantize", help="folder for the compressed model file")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder's results")
         p.add_argument("--engine", default="x86", help="int8 kernels: x86 (default), fbgemm, onednn, qnnpack")
         p.add_argument("--observer", default="histogram", help="activation observer: minmax, histogram, moving_average, percentile")
         p.add_argument("--per-tensor", action="store_true", help="one weight scale per layer instead of per channel")
@@ -54,8 +55,11 @@ class Quantize:
         loaders = build_loaders(from_dict(DataConfig, {"name": args.data, "root": args.data_root,
                                                        "train_size": args.train_size, "test_size": args.test_size}))
         check_fits_data(base, args.model_file, loaders.input_shape, loaders.num_classes, args.data)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        from ..engine.rundir import prepare_run_dir
+
+        settings = {k: v for k, v in sorted(vars(args).items())
+                    if k not in ("overwrite", "no_progress", "threads", "out", "nproc") and not callable(v)}
+        out, _ = prepare_run_dir(args.out, {"quantize": settings}, args.overwrite)  # same settings resume, others refused
         qcfg = PTQConfig(mode="dynamic" if args.method == "dynamic" else "static", engine=args.engine,
                          observer=args.observer, per_channel=not args.per_tensor, calib_batches=args.calib_batches).check()
         fcfg = FitConfig(epochs=args.epochs, optim=OptimConfig(lr=args.lr, schedule="cosine", weight_decay=5e-4))

@@ -76,3 +76,33 @@ def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = F
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / CONFIG, text)
     return out, False
+
+
+def refuse_existing(paths: list[str | Path] | tuple[str | Path, ...], overwrite: bool, flag: str = "--out",
+                    remove: bool = True) -> None:
+    """Refuse, in one sentence, to write over files that already exist unless ``overwrite``; with it, ``remove`` them.
+
+    Commands that write named files (not a run folder) call this before writing anything, so an earlier result
+    is never replaced silently.
+
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "recipe.yaml")
+    >>> refuse_existing([f], overwrite=False)  # nothing there yet: fine
+    >>> _ = open(f, "w").write("x")
+    >>> refuse_existing([f], overwrite=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.TorchshrinkError: '...recipe.yaml' already exists; choose another --out, or pass --overwrite to replace it
+    """
+    found = [Path(p) for p in paths if Path(p).exists() or Path(p).is_symlink()]
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            raise TorchshrinkError(f"output path {str(p)!r} is a folder, not a file; choose another {flag}")
+    if found and not overwrite:
+        if len(found) == 1:
+            raise TorchshrinkError(f"{str(found[0])!r} already exists; choose another {flag}, or pass --overwrite to "
+                                   "replace it")
+        raise TorchshrinkError(f"{str(found[0].parent)!r} already holds earlier results ({', '.join(p.name for p in found)}); "
+                               f"choose another {flag}, or pass --overwrite to replace them")
+    for p in found if remove else ():
+        p.unlink()

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..engine.rundir import refuse_existing
 from ..errors import TorchshrinkError
 from ..io import write_text
 from ..measure import compare as compare_measurements, markdown_table
@@ -29,13 +30,19 @@ def load_run(folder: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def compare_runs(folders: list[str | Path], out: str | Path) -> tuple[str, Path]:
+def compare_runs(folders: list[str | Path], out: str | Path, overwrite: bool = False) -> tuple[str, Path]:
     """Write ``compare.md``, ``compare.html`` and the trade-off plots into ``out``; returns (table, folder).
 
     Alpha, beta and delta are recomputed against the first run's base stage; latencies come from
     different runs, so their ratios are only as fair as the machines' loads were alike (said in the file).
+    An earlier comparison in ``out`` is refused unless ``overwrite`` (then its files are replaced).
     """
     runs = [load_run(Path(f)) for f in folders]
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TorchshrinkError(f"output path {str(out)!r} is a file, not a folder; choose another --out")
+    earlier = sorted(out.glob("compare*.*")) if out.is_dir() else []
+    refuse_existing([p for p in earlier if p.suffix in (".md", ".html", ".png")], overwrite)
     names = [r["name"] for r in runs]
     for i, r in enumerate(runs):  # same-named runs get the folder name
         if names.count(r["name"]) > 1:
@@ -49,7 +56,6 @@ def compare_runs(folders: list[str | Path], out: str | Path) -> tuple[str, Path]
             stages.append({**s, "run": r["name"], "comparison": compare_measurements(base_m, m).__dict__})
     bs = runs[0]["batch_size"]
     header, rows = stage_table(stages, bs, run=True)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     points = [{"label": s["label"], "run": s["run"], "measurement": s["measurement"]} for s in stages]
     figs = [f for f in (plots.tradeoff(points, "size_bytes", "size on disk", out / "compare_size.png", "top-1 vs size, all runs"),

@@ -15,11 +15,16 @@ from .base import StepContext, StepOutput
 
 @dataclass
 class ExportStep:
-    """``path`` (relative paths land in the run folder); format 'torchshrink' (load_model) or 'onnx'."""
+    """``path`` (relative paths land in the run folder); format 'torchshrink' (load_model) or 'onnx'.
+
+    An existing file outside the run folder is replaced only with ``overwrite: true`` (the run folder itself is
+    guarded by ``--overwrite`` of ``torchshrink run``).
+    """
 
     path: str = "model.pt"
     format: Literal["torchshrink", "onnx"] = "torchshrink"
     target: Literal["model", "teacher"] = "model"
+    overwrite: bool = False
 
     def validate(self) -> list[str]:
         if self.format == "onnx":
@@ -35,8 +40,14 @@ def export(ctx: StepContext, cfg: ExportStep) -> StepOutput:
     """Save the current model (torchshrink file or ONNX)."""
     model = ctx.teacher if cfg.target == "teacher" else ctx.model
     path = Path(cfg.path)
+    run_dir = ctx.out.parent.parent  # the run folder (steps live in RUN/steps/NN_label)
     if not path.is_absolute():
-        path = ctx.out.parent.parent / path  # the run folder (steps live in RUN/steps/NN_label)
+        path = run_dir / path
+    if path.is_dir():
+        raise TorchshrinkError(f"export path {str(path)!r} is a folder; give a file name such as model.pt")
+    if path.exists() and not cfg.overwrite and not path.resolve().is_relative_to(run_dir.resolve()):
+        raise TorchshrinkError(f"export path {str(path)!r} already exists; choose another path, or set "
+                               "'overwrite: true' in the export step to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     if cfg.format == "onnx":
         x = torch.zeros(1, *ctx.input_shape)
