@@ -81,8 +81,9 @@ class _Phase(Distiller):
 
     def __init__(self, pair: ResidualPair, teacher: nn.Module, trainable: Sequence[nn.Module],
                  student_layers: Sequence[str], teacher_layers: Sequence[str], ce_weight: float = 0.0,
-                 extra: nn.Module | None = None) -> None:
+                 extra: nn.Module | None = None, feature_weight: float = 1.0) -> None:
         super().__init__(pair, teacher, student_layers, teacher_layers, ce_weight=ce_weight)
+        self.w = feature_weight  # scales every L2 feature loss (a mean over elements) against cross-entropy
         self.extra = extra if extra is not None else nn.ModuleList()
         self._trainable = list(trainable) + [self.extra]
         _set_trainable(pair, self._trainable)
@@ -104,45 +105,48 @@ class ResidualJoint(_Phase):
     """M.3: S and A end to end, ``L = ||f^T - (f^S + f^A)||^2 + lambda_S ||f^T - f^S||^2 (+ ce_weight CE)``."""
 
     def __init__(self, pair: ResidualPair, teacher: nn.Module, lambda_s: float = 1.0, ce_weight: float = 0.0,
-                 train_head: bool = False) -> None:
+                 train_head: bool = False, feature_weight: float = 1.0) -> None:
         parts = [pair.student, pair.student_connector, pair.assistant, pair.assistant_connector]
         super().__init__(pair, teacher, parts + ([pair.fc] if train_head else []),
-                         ["student_connector", "assistant_connector"], [_teacher_last(teacher)], ce_weight)
+                         ["student_connector", "assistant_connector"], [_teacher_last(teacher)], ce_weight,
+                         feature_weight=feature_weight)
         self.lambda_s = lambda_s
 
     def losses(self, s_logits, t_logits, s_feats, t_feats, y):
         fs, fa = s_feats
         check_match(fs, t_feats[0], "student f_K vs teacher f_K", True)
-        out = {"residual": feature_mse(fs + fa, t_feats[0])}
+        out = {"residual": self.w * feature_mse(fs + fa, t_feats[0])}
         if self.lambda_s:
-            out["student"] = self.lambda_s * feature_mse(fs, t_feats[0])
+            out["student"] = self.w * self.lambda_s * feature_mse(fs, t_feats[0])
         return out
 
 
 class ResidualAssistant(_Phase):
     """M.1 stage 2: S frozen, A alone learns the residual, ``L_A = ||f^T - (f^S + f^A)||^2``."""
 
-    def __init__(self, pair: ResidualPair, teacher: nn.Module) -> None:
+    def __init__(self, pair: ResidualPair, teacher: nn.Module, feature_weight: float = 1.0) -> None:
         super().__init__(pair, teacher, [pair.assistant, pair.assistant_connector],
-                         ["student_connector", "assistant_connector"], [_teacher_last(teacher)])
+                         ["student_connector", "assistant_connector"], [_teacher_last(teacher)],
+                         feature_weight=feature_weight)
 
     def losses(self, s_logits, t_logits, s_feats, t_feats, y):
         fs, fa = s_feats
-        return {"residual": feature_mse(fs.detach() + fa, t_feats[0])}
+        return {"residual": self.w * feature_mse(fs.detach() + fa, t_feats[0])}
 
 
 class ResidualStudentL2(_Phase):
     """M.1 stage 1 (the paper's): S alone, ``L_S = ||f_K^T - f_K^S||^2`` (S's connector is part of S)."""
 
-    def __init__(self, pair: ResidualPair, teacher: nn.Module, ce_weight: float = 0.0) -> None:
+    def __init__(self, pair: ResidualPair, teacher: nn.Module, ce_weight: float = 0.0,
+                 feature_weight: float = 1.0) -> None:
         super().__init__(pair, teacher, [pair.student, pair.student_connector], ["student_connector"],
-                         [_teacher_last(teacher)], ce_weight)
+                         [_teacher_last(teacher)], ce_weight, feature_weight=feature_weight)
 
     def forward_train(self, x, y):
         t_logits, t_feats = self.run_teacher(x)
         fs = self.student.student_features(x)  # A is not run in this stage
         check_match(fs, t_feats[0], "student f_K vs teacher f_K", True)
-        losses = {"student": feature_mse(fs, t_feats[0])}
+        losses = {"student": self.w * feature_mse(fs, t_feats[0])}
         logits = self.student.forward_head(fs)
         if self.ce_weight:
             losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
@@ -176,7 +180,8 @@ def baseline_on_student(pair: ResidualPair, teacher: nn.Module, base: str, input
 class ResidualBlock(_Phase):
     """M.2, one step: S's block k (``who='student'``) or A's block k (``who='assistant'``) on block k's target."""
 
-    def __init__(self, pair: ResidualPair, teacher: nn.Module, k: int, who: str, connectors: nn.ModuleDict) -> None:
+    def __init__(self, pair: ResidualPair, teacher: nn.Module, k: int, who: str, connectors: nn.ModuleDict,
+                 feature_weight: float = 1.0) -> None:
         s_names, a_names, t_names = pair.student.stage_names, pair.assistant.stage_names, default_stage_paths(teacher)
         if not len(s_names) == len(a_names) == len(t_names):
             raise ConfigError(f"progressive RKD pairs blocks one to one: student has {len(s_names)}, assistant "
@@ -190,7 +195,7 @@ class ResidualBlock(_Phase):
         conn_a = pair.assistant_connector if last else connectors[f"a{k}"]
         parts.append(conn_s if who == "student" else conn_a)
         super().__init__(pair, teacher, parts, [f"student.{s_names[k]}", f"assistant.{a_names[k]}"], [t_names[k]],
-                         extra=connectors)
+                         extra=connectors, feature_weight=feature_weight)
         _set_trainable(pair, parts)
         for p in connectors.parameters():
             p.requires_grad_(False)
@@ -206,8 +211,8 @@ class ResidualBlock(_Phase):
         ms = self._conn_s(fs)
         check_match(ms, t_feats[0], f"block {self.k + 1}: student vs teacher", True)
         if self.who == "student":
-            return logits, {f"student{self.k + 1}": feature_mse(ms, t_feats[0])}
-        return logits, {f"residual{self.k + 1}": feature_mse(ms.detach() + self._conn_a(fa), t_feats[0])}
+            return logits, {f"student{self.k + 1}": self.w * feature_mse(ms, t_feats[0])}
+        return logits, {f"residual{self.k + 1}": self.w * feature_mse(ms.detach() + self._conn_a(fa), t_feats[0])}
 
 
 def progressive_connectors(pair: ResidualPair, teacher: nn.Module, input_shape: Sequence[int]) -> nn.ModuleDict:
@@ -234,6 +239,7 @@ class ResidualConfig:
     assistant_epochs: int = 0        # 0: the fit config's epochs
     lambda_s: float = 1.0            # m3: weight of S's own feature loss
     ce_weight: float = 0.0           # m3 and m1/l2: cross-entropy on the (summed) prediction
+    feature_weight: float = 1.0      # weight of every L2 feature loss (each a mean over the feature map)
     head_epochs: int = 0             # fine-tune the shared classifier with CE afterwards
 
     def validate(self) -> list[str]:
@@ -244,6 +250,8 @@ class ResidualConfig:
             p.append(f"base: must be one of {', '.join(BASES)}, got {self.base!r}")
         if self.mode != "m1" and self.base != "l2":
             p.append(f"base: {self.mode} trains S on the L2 feature loss; a baseline base ({self.base!r}) needs mode m1")
+        if not self.feature_weight > 0:
+            p.append(f"feature_weight: must be > 0, got {self.feature_weight}")
         for k in ("student_epochs", "assistant_epochs", "head_epochs"):
             if getattr(self, k) < 0:
                 p.append(f"{k}: must be >= 0")
@@ -275,18 +283,22 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
     e_a = cfg.assistant_epochs or fit_cfg.epochs
     phases: list[tuple[str, Callable[[], nn.Module], int]] = []  # built lazily: building a phase sets what is frozen
     if cfg.mode == "m1":
-        s_task = ((lambda: ResidualStudentL2(pair, teacher, cfg.ce_weight)) if cfg.base == "l2"
+        w = cfg.feature_weight
+        s_task = ((lambda: ResidualStudentL2(pair, teacher, cfg.ce_weight, w)) if cfg.base == "l2"
                   else (lambda: baseline_on_student(pair, teacher, cfg.base, input_shape, **(base_kwargs or {}))))
-        phases += [("student", s_task, e_s), ("assistant", lambda: ResidualAssistant(pair, teacher), e_a)]
+        phases += [("student", s_task, e_s), ("assistant", lambda: ResidualAssistant(pair, teacher, w), e_a)]
     elif cfg.mode == "m2":
         conns = progressive_connectors(pair, teacher, input_shape)
         K = len(pair.student.stage_names)
         for k in range(K):
             es, ea = max(1, round(e_s / K)), max(1, round(e_a / K))
-            phases += [(f"student{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "student", conns), es),
-                       (f"assistant{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "assistant", conns), ea)]
+            phases += [(f"student{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "student", conns,
+                                                                   cfg.feature_weight), es),
+                       (f"assistant{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "assistant", conns,
+                                                                       cfg.feature_weight), ea)]
     else:
-        phases.append(("joint", lambda: ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight), e_s))
+        phases.append(("joint", lambda: ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight,
+                                                      feature_weight=cfg.feature_weight), e_s))
     if cfg.head_epochs:
         phases.append(("head", lambda: _HeadTask(pair, teacher), cfg.head_epochs))
     record, t0 = [], time.perf_counter()

@@ -14,7 +14,10 @@ A recipe is a YAML mapping::
       - export: {}
 
 Each step is ``- NAME: {settings}`` (or ``- {step: NAME, ...settings}``); ``label`` names its stage
-in the report. Adding a step is one decorated function (see :func:`register_step`).
+in the report; ``branch: true`` makes the step a side branch: its model is measured in the report
+next to the others, but the steps after it go on from the model before it (e.g. plain training and
+KD beside residual KD, all from the same untrained model). Adding a step is one decorated function
+(see :func:`register_step`).
 :func:`check_recipe` validates everything (names, types, ranges, data present, step order) and
 returns *all* problems, one line each, before any training.
 
@@ -142,6 +145,7 @@ class StepSpec:
     index: int
     settings: Any
     raw: dict[str, Any]
+    branch: bool = False
 
 
 @dataclass
@@ -215,7 +219,11 @@ def parse_recipe(data: dict[str, Any], problems: list[str]) -> Recipe:
         name, settings = split
         default = "teacher" if name == "train" and settings.get("target") == "teacher" else name
         label = str(settings.pop("label", default))
+        branch = settings.pop("branch", False)
         where = f"steps[{i}] {name}"
+        if not isinstance(branch, bool):
+            problems.append(f"{where}: branch: must be true or false, got {branch!r}")
+            branch = False
         if name not in STEPS:
             problems.append(f"{where}: unknown step{suggest(name, STEPS)}; valid steps: {', '.join(n for n in STEPS if not n.startswith('_'))}")
             continue
@@ -223,6 +231,10 @@ def parse_recipe(data: dict[str, Any], problems: list[str]) -> Recipe:
         sub: list[str] = []
         cfg = from_dict(info.config, settings, collect=sub)
         problems.extend(f"{where}: {p}" for p in sub)
+        if branch and not info.stage:
+            problems.append(f"{where}: branch: only a step that makes a model (train, distill, prune, ...) can be a "
+                            "branch; remove 'branch: true'")
+            branch = False
         why = info.missing()
         if why:
             problems.append(f"{where}: this step {why}; remove it from the recipe")
@@ -232,7 +244,8 @@ def parse_recipe(data: dict[str, Any], problems: list[str]) -> Recipe:
                 n += 1
             label = f"{label}-{n}"
         labels.add(label)
-        recipe.steps.append(StepSpec(name, label, i, cfg, {name: settings | ({"label": label} if label != name else {})}))
+        raw = settings | ({"label": label} if label != name else {}) | ({"branch": True} if branch else {})
+        recipe.steps.append(StepSpec(name, label, i, cfg, {name: raw}, branch))
     return recipe
 
 
@@ -263,7 +276,7 @@ def check_order(recipe: Recipe) -> list[str]:
         if target == "teacher":
             if recipe.teacher is None:
                 p.append(f"{where}: target is 'teacher' but the recipe has no teacher; add 'teacher: {{name: resnet20}}'")
-            elif s.name in ("train", "finetune"):
+            elif s.name in ("train", "finetune") and not s.branch:
                 teacher_ready = True
             continue
         uses_teacher = info.needs_teacher or bool(getattr(s.settings, "kd", False))
@@ -276,7 +289,7 @@ def check_order(recipe: Recipe) -> list[str]:
         if quantized_at is not None and not info.after_quantize:
             p.append(f"{where}: cannot follow the quantize step (steps[{quantized_at}]); a quantized model can only be "
                      "evaluated, measured or exported, so move this step before quantize")
-        if s.name == "quantize":
+        if s.name == "quantize" and not s.branch:
             quantized_at = s.index
     return p
 

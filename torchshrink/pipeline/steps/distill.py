@@ -47,7 +47,9 @@ class DistillStep(TrainSettings):
     """Distil the teacher into the model with ``method`` (kd, fitnet, at, dkd or residual).
 
     residual only: ``mode`` m1|m2|m3, ``base`` (how S learns in m1: l2, kd, fitnet, at, dkd),
-    ``assistant_ratio`` (A's MACs / S's), ``head_epochs`` (fine-tune the shared classifier with CE).
+    ``assistant_ratio`` (A's MACs / S's), ``head_epochs`` (fine-tune the shared classifier with CE),
+    ``feature_weight`` (of the L2 feature losses), ``ce_weight`` (cross-entropy on the summed prediction,
+    m3 and m1/l2), ``lambda_s`` (m3: S's own feature loss).
     ``options`` go to the baseline distiller (e.g. temperature for kd).
     """
 
@@ -58,6 +60,9 @@ class DistillStep(TrainSettings):
     base: str = "l2"
     assistant_ratio: float = 0.1
     head_epochs: int = 0
+    feature_weight: float = 1.0
+    ce_weight: float = 0.0
+    lambda_s: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> list[str]:
@@ -70,11 +75,18 @@ class DistillStep(TrainSettings):
             p.append(f"method: unknown distillation method {self.method!r}{suggest(self.method, methods)}; "
                      f"valid methods: {', '.join(methods)}")
         if self.method == "residual":
-            cfg = d.ResidualConfig(mode=self.mode, base=self.base, head_epochs=self.head_epochs)
+            cfg = self.residual_config()
             p += cfg.validate()
             if not 0 < self.assistant_ratio < 1:
                 p.append(f"assistant_ratio: must be in (0, 1), got {self.assistant_ratio}")
         return p
+
+
+    def residual_config(self) -> Any:
+        """The ``ResidualConfig`` these settings describe."""
+        return _distill().ResidualConfig(mode=self.mode, base=self.base, head_epochs=self.head_epochs,
+                                         feature_weight=self.feature_weight, ce_weight=self.ce_weight,
+                                         lambda_s=self.lambda_s)
 
 
 def _history(folder, phases: list[str]) -> list[dict[str, Any]]:
@@ -115,7 +127,7 @@ def _fit_phase(task: nn.Module, *args: Any, **kwargs: Any) -> Any:
                needs_teacher=True)
 def distill(ctx: StepContext, cfg: DistillStep) -> StepOutput:
     """Knowledge distillation from the teacher (baselines train the model; residual builds S + A from it)."""
-    from ...distill import ResidualConfig, build_pair, make_distiller, train_residual
+    from ...distill import build_pair, make_distiller, train_residual
 
     teacher = ctx.teacher.eval()
     fit_cfg = cfg.fit_config(ctx.seed, ctx.device)
@@ -135,7 +147,7 @@ def distill(ctx: StepContext, cfg: DistillStep) -> StepOutput:
                                ratio=cfg.assistant_ratio, **arch)
     print(f"[{ctx.label}] split: {split.summary()}", flush=True)
     pair = build_pair(teacher, split.student, split.assistant)
-    rcfg = ResidualConfig(mode=cfg.mode, base=cfg.base, head_epochs=cfg.head_epochs)
+    rcfg = cfg.residual_config()
     info = train_residual(pair, teacher, ctx.loaders.train, ctx.loaders.val, fit_cfg, rcfg, ctx.input_shape,
                           out_dir=ctx.out / "rkd", progress=ctx.progress, base_kwargs=cfg.options or None,
                           fit_fn=_fit_phase)
