@@ -66,7 +66,7 @@ def test_nan_loss_stops_with_advice_and_keeps_the_checkpoint(synth, tmp_path):
             loss = torch.nn.functional.cross_entropy(logits, y)
             return logits, {"ce": loss * (float("nan") if self.calls > len(synth.train) + 2 else 1.0)}
 
-    with pytest.raises(DivergenceError, match="lower learning rate.*optim.lr=0.005"):
+    with pytest.raises(DivergenceError, match="lower learning rate.*--lr 0.005"):
         fit(Exploding(), synth.train, None, FitConfig(epochs=3, optim=OptimConfig(lr=0.05)), out_dir=tmp_path, progress=False)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
 

@@ -72,3 +72,53 @@ def test_nan_weights_are_never_checkpointed(synth, tmp_path):
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     assert state["epoch"] == 1
     assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+
+
+def _train_cli(out, lr: str, *extra: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from torchshrink.cli import main
+
+    err, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(said):
+        rc = main(["train", "--model", "resnet8", "--set", "model.kwargs.width=0.25", "--data", "synthetic",
+                   "--train-size", "128", "--batch-size", "32", "--set", "data.val_fraction=0", "--epochs", "3",
+                   "--set", "train.optim.schedule=constant", "--set", "train.optim.warmup_epochs=10",
+                   "--threads", "1", "--no-progress", "--out", str(out), "--lr", lr, *extra])
+    return rc, err.getvalue(), said.getvalue()
+
+
+def test_cli_train_that_diverges_says_how_to_resume_and_the_advised_rerun_finishes(tmp_path):
+    """`torchshrink train --lr 3000`: the warm-up keeps epoch 1 finite, epoch 2 blows up. The message's --lr resumes
+    from the kept epoch-1 checkpoint and finishes; a different change (epochs) is still refused as another run."""
+    import re
+
+    out = tmp_path / "run"
+    rc, err, _ = _train_cli(out, "3000")
+    assert rc == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("torchshrink: error: "), err
+    assert re.search(r"NaN or infinite in epoch 2; the last good checkpoint \(end of epoch 1\) is kept in '.*run'; "
+                     r"rerun the same command with a lower learning rate \(e\.g\. --lr 300\) to resume from it$", lines[0]), err
+    kept = load_checkpoint(out / "checkpoint.pt")
+    assert kept["epoch"] == 1 and not (out / "metrics.json").exists()
+    assert all(torch.isfinite(t).all() for t in kept["model"].values() if t.is_floating_point())
+    lr = re.search(r"--lr (\S+)\)", lines[0]).group(1)
+    rc, err, said = _train_cli(out, lr, "--epochs", "4")  # not only the lr changed: another run, refused
+    assert rc == 2 and "already holds another run's results" in err
+    rc, err, said = _train_cli(out, lr)  # exactly what the message says
+    assert rc == 0, err
+    assert f"resuming the run in {out}" in said and "epoch 1/3" not in said and "epoch 3/3" in said
+    log = [r for r in load_checkpoint(out / "checkpoint.pt")["history"]]
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+    assert log[1]["lr"] < log[0]["lr"]  # the warm-up still rises, but from the tenfold lower peak
+    assert (out / "metrics.json").is_file() and (out / "model.pt").is_file()
+
+
+def test_divergence_before_the_first_checkpoint_says_there_is_none(synth, tmp_path):
+    cfg = FitConfig(epochs=2, optim=OptimConfig(lr=0.05))
+    with pytest.raises(DivergenceError) as e:
+        fit(_Flaky(nan_from=1), synth.train, None, cfg, out_dir=tmp_path, progress=False)
+    assert "before the first epoch ended, so there is no checkpoint to keep" in str(e.value)
+    assert "--lr 0.005" in str(e.value) and "is kept" not in str(e.value)

@@ -209,11 +209,15 @@ def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch,
 
 def _diverged(what: str, history: list[dict[str, Any]], out: Path | None, cfg: FitConfig) -> DivergenceError:
     """The one-sentence divergence message: what happened, which checkpoint is kept, how to resume."""
-    last = f"end of epoch {history[-1]['epoch']}" if history else "none yet"
-    where = f" in {str(out)!r}" if out is not None else ""
     lr = f"{cfg.optim.lr / 10:g}"
-    return DivergenceError(f"{what}; the last good checkpoint ({last}) is kept{where}; rerun the same command with a lower "
-                           f"learning rate (e.g. --lr {lr}, or optim.lr={lr} in a config) to resume from it")
+    lower = f"a lower learning rate (e.g. --lr {lr})"  # every command that trains takes --lr
+    if out is None:  # nothing is checkpointed: only a fresh start helps
+        return DivergenceError(f"{what}; rerun with {lower}")
+    if not history:
+        return DivergenceError(f"{what} before the first epoch ended, so there is no checkpoint to keep; rerun the same "
+                               f"command with {lower}")
+    return DivergenceError(f"{what}; the last good checkpoint (end of epoch {history[-1]['epoch']}) is kept in "
+                           f"{str(out)!r}; rerun the same command with {lower} to resume from it")
 
 
 def _rescale_lr(opt: torch.optim.Optimizer, sched: Any, saved_lr: float | None, lr: float) -> None:

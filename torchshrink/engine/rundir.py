@@ -38,11 +38,12 @@ def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:
 
 
 def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = False,
-                    may_change: tuple[str, ...] = ()) -> tuple[Path, bool]:
+                    may_change: tuple[str, ...] = ("train.optim.lr", "quantize.lr")) -> tuple[Path, bool]:
     """Create or reuse ``out`` for a run of ``config``; returns (folder, resuming).
 
     ``may_change`` names dotted settings (e.g. ``"train.optim.lr"``) that an unfinished run (no ``metrics.json``
-    yet) may resume with a new value; any other difference is another run, refused unless ``overwrite``.
+    yet) may resume with a new value (by default the learning rate, so a run that diverged resumes with a lower one,
+    as its error message says); any other difference is another run, refused unless ``overwrite``.
 
     >>> import tempfile
     >>> d, resuming = prepare_run_dir(tempfile.mkdtemp() + "/run", {"a": 1})
@@ -55,13 +56,13 @@ def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = F
         raise TorchshrinkError(f"output path {str(out)!r} is a file, not a folder; choose another --out")
     if out.is_dir() and any(not _leftover(p) for p in out.iterdir()):
         old = out / CONFIG
-        previous = _read_config(old)
-        same = previous == yaml.safe_load(text)
+        previous, now = _read_config(old), yaml.safe_load(text)  # compared as YAML reads them back (tuples are lists)
+        same = previous == now
         if not same and not any(not _leftover(p) and p.name != CONFIG for p in out.iterdir()):
             write_text(old, text)  # only the config of a run that never got going (e.g. a bad option): no results lost
             return out, False
         if not same and previous is not None and may_change and not (out / FINISHED).exists() \
-                and _differences(previous, config) <= set(may_change):
+                and _differences(previous, now) <= set(may_change):
             write_text(old, text)  # an unfinished run resumes with the new values (e.g. a lower lr after divergence)
             return out, True
         if not same:
