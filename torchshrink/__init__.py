@@ -12,6 +12,7 @@ from .errors import TorchshrinkError
 from .measure import Measurement, compare, count_macs, count_params, format_table, measure, measure_many
 from .models import create_model, list_models, load_model, save_model
 from . import lowrank  # noqa: E402  (registers the 'lowrank' model transform used by load_model)
+from . import structured, transfer  # noqa: E402  (their model transforms, and the 'transferred' model)
 
 __version__ = "0.1.0"
 

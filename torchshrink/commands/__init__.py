@@ -26,3 +26,4 @@ def load_all() -> None:
     from . import advise, compare, run  # noqa: F401
     from . import distill as _distill  # noqa: F401
     from . import quantize  # noqa: F401
+    from . import structure, transfer  # noqa: F401

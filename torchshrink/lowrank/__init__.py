@@ -11,9 +11,9 @@ from .compact import Bottleneck, DepthwiseSeparable
 from .cp import CP
 from .factorize import FactorizeConfig, FactorizeReport, LayerReport, factorize_, trace_shapes
 from .rank import SELECTORS, select_ranks
-from .recover import recover
+from .recover import kd_task, recover
 from .svd import SVD
 from .tucker import Tucker2
 
 __all__ = ["CP", "METHODS", "SELECTORS", "SVD", "Bottleneck", "DepthwiseSeparable", "FactorizeConfig", "FactorizeReport",
-           "Factorized", "LayerReport", "Method", "Tucker2", "factorize_", "recover", "select_ranks", "trace_shapes"]
+           "Factorized", "LayerReport", "Method", "Tucker2", "factorize_", "kd_task", "recover", "select_ranks", "trace_shapes"]

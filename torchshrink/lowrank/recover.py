@@ -4,7 +4,7 @@ Low-rank layers need retraining to converge (the survey's stated limit of the fa
 fine-tunes the factorized model with :func:`torchshrink.engine.fit`. By default the loss is plain
 cross-entropy; ``make_task(student, teacher) -> task`` plugs in a distiller instead (any module with
 ``forward_train(x, y) -> (logits, {name: loss})`` and ``forward(x) -> student logits``), the original
-model being frozen as its teacher.
+model being frozen as its teacher; :func:`kd_task` gives Hinton KD from the original model.
 
 >>> import torch.nn as nn
 >>> from torchshrink.data import DataConfig, build_loaders
@@ -44,3 +44,17 @@ def recover(model: nn.Module, teacher: nn.Module | None, train_loader: Any, val_
             p.requires_grad_(False)
         task = make_task(model, teacher)
     return fit(task, train_loader, val_loader, cfg, out_dir=out_dir, progress=progress, quiet=quiet, desc=desc)
+
+
+def kd_task(temperature: float = 4.0, kd_weight: float = 0.9, ce_weight: float = 0.1) -> TaskFactory:
+    """A ``make_task`` for :func:`recover`: Hinton KD (:class:`torchshrink.distill.KD`) from the original model.
+
+    >>> import torch.nn as nn
+    >>> task = kd_task()(nn.Linear(4, 3), nn.Linear(4, 3))
+    >>> type(task).__name__, task.temperature
+    ('KD', 4.0)
+    """
+    from ..distill import KD
+
+    return lambda student, teacher: KD(student, teacher, temperature=temperature, kd_weight=kd_weight,
+                                       ce_weight=ce_weight)

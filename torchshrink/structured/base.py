@@ -24,6 +24,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def cached(module: nn.Module, key: str, tensors: Sequence[torch.Tensor], fn) -> torch.Tensor:
+    """``fn()``, computed once per value of ``tensors`` while gradients are off (inference), else every call.
+
+    Structured layers rebuild their dense weight (or its FFT) from a few coefficients; at inference the
+    coefficients do not change, so the rebuilt tensor is kept (not in the state dict) until they do.
+    """
+    if torch.is_grad_enabled():
+        return fn()
+    store = module.__dict__.setdefault("_torchshrink_cache", {})
+    stamp = tuple((t._version, t.data_ptr(), t.device, t.dtype) for t in tensors)
+    hit = store.get(key)
+    if hit is None or hit[0] != stamp:
+        hit = store[key] = (stamp, fn())
+    return hit[1]
+
+
 def blocks(m: int, n: int, b: int) -> tuple[int, int]:
     """(p, q): the number of block rows and block columns of an ``m x n`` matrix cut into ``b x b`` blocks."""
     return math.ceil(m / b), math.ceil(n / b)
@@ -148,7 +164,8 @@ class BlockStructured(nn.Module):
         if q * b != n:
             x = F.pad(x, (0, q * b - n))
         xf = torch.fft.rfft(x.reshape(-1, q, b), n=size)          # (B, q, f)
-        kf = torch.fft.rfft(self.circular(self.coef.reshape(p, q, -1)), n=size)  # (p, q, f)
+        kf = cached(self, "kf", (self.coef,), lambda: torch.fft.rfft(self.circular(self.coef.reshape(p, q, -1)), n=size))
+        # kf: (p, q, f), the blocks' transfer functions
         yf = torch.matmul(xf.permute(2, 0, 1), kf.permute(2, 1, 0))  # (f, B, p): per frequency a (B,q)@(q,p)
         y = torch.fft.irfft(yf.permute(1, 2, 0), n=size)[..., :b]  # (B, p, b)
         y = y.reshape(-1, p * b)[:, :m]
@@ -160,9 +177,10 @@ class BlockStructured(nn.Module):
         if not self.is_conv:
             if self.compute == "fft":
                 return self._fft_matmul(x)
-            return F.linear(x, self.dense_weight(), self.bias)
+            return F.linear(x, cached(self, "w", (self.coef,), self.dense_weight), self.bias)
         if self.compute == "dense":
-            return F.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding, self.dilation)
+            w = cached(self, "w", (self.coef,), self.dense_weight)
+            return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation)
         # 1x1 convolution: zero padding, stride, then the channel mix at every pixel
         if any(self.padding):
             x = F.pad(x, (self.padding[1], self.padding[1], self.padding[0], self.padding[0]))
