@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -184,7 +185,7 @@ def _split_step(i: int, item: Any, problems: list[str]) -> tuple[str, dict[str, 
     if settings is None:
         settings = {}
     if not isinstance(settings, dict):
-        problems.append(f"{where} {name}: settings must be a mapping, got {settings!r}")
+        problems.append(f"{where} {_shown(name)}: settings must be a mapping, got {settings!r}")
         return None
     return str(name), dict(settings)
 
@@ -196,7 +197,8 @@ def parse_recipe(data: dict[str, Any], problems: list[str]) -> Recipe:
     data = dict(data or {})
     for key in data:
         if key not in _TOP_KEYS:
-            problems.append(f"{key}: unknown recipe setting{suggest(key, _TOP_KEYS)}; valid settings: {', '.join(sorted(_TOP_KEYS))}")
+            problems.append(f"{_shown(key)}: unknown recipe setting{suggest(str(key), _TOP_KEYS)}; valid settings: "
+                            f"{', '.join(sorted(_TOP_KEYS))}")
     top = {k: v for k, v in data.items() if k in _TOP_KEYS and k not in ("steps", "model", "teacher", "data", "measure")}
     recipe = from_dict(Recipe, top, collect=problems) or Recipe()
     recipe.data = _sub(DataConfig, data.get("data"), "data", problems) or DataConfig()
@@ -220,7 +222,7 @@ def parse_recipe(data: dict[str, Any], problems: list[str]) -> Recipe:
         default = "teacher" if name == "train" and settings.get("target") == "teacher" else name
         label = str(settings.pop("label", default))
         branch = settings.pop("branch", False)
-        where = f"steps[{i}] {name}"
+        where = f"steps[{i}] {_shown(name)}"
         if not isinstance(branch, bool):
             problems.append(f"{where}: branch: must be true or false, got {branch!r}")
             branch = False
@@ -257,8 +259,13 @@ def _sub(cls: type, value: Any, where: str, problems: list[str]) -> Any:
         return None
     sub: list[str] = []
     obj = from_dict(cls, value, collect=sub)
-    problems.extend(f"{where}.{p}" for p in sub)
+    problems.extend(f"{where}.{p}" if re.match(r"[\w.\[\]']+: ", p) else f"{where}: {p}" for p in sub)
     return obj
+
+
+def _shown(name: Any) -> str:
+    """A user-given name as one visible line: plain names as they are, anything odd (newlines, empty, not text) quoted."""
+    return name if isinstance(name, str) and name.isidentifier() else repr(name)
 
 
 def check_order(recipe: Recipe) -> list[str]:
