@@ -115,6 +115,16 @@ def _distill(method: str, t_classes: int = 4, **kw: Any):
     return make_distiller(method, s, t, (1, 16, 16), **kw)
 
 
+def _distill_plain(s_classes: int, t_classes: int):
+    """KD between two models that record nothing about their classes: the first batch's logits are compared."""
+    from torchshrink.distill import KD
+
+    plain = lambda k: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 8), torch.nn.ReLU(), torch.nn.Linear(8, k))  # noqa: E731
+    s, t = plain(s_classes), plain(t_classes)
+    s[3], t[3] = torch.nn.Sequential(s[3]), torch.nn.Sequential(t[3])  # no readable classifier
+    return KD(s, t).forward_train(torch.zeros(2, 1, 16, 16), torch.zeros(2, dtype=torch.long))
+
+
 def _from_dict(cls_path: str, data: dict):
     import importlib
 
@@ -193,6 +203,10 @@ CASES = [
     Case("distill-unknown-method", "an unknown distillation method", lib(lambda tmp: _distill("hinton")), r"unknown.*'hinton'.*(did you mean|valid|choose)"),
     Case("distill-bad-feature-path", "a feature path that does not exist", lib(lambda tmp: __import__("torchshrink.distill", fromlist=["resolve_module"]).resolve_module(
         __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), "layer9")), r"layer9"),
+    Case("distill-class-mismatch", "a 10-class teacher for a 4-class student", lib(lambda tmp: _distill("kd", t_classes=10)), r"the teacher predicts 10 classes but the student predicts 4; build both for the same data set"),
+    Case("distill-class-mismatch-unknown-head", "teacher and student whose classifiers cannot be read, with 3 vs 5 classes", lib(lambda tmp: _distill_plain(3, 5)), r"the teacher predicts 5 classes but the student predicts 3; build both for the same data set"),
+    Case("fitnet-tap-shape-mismatch", "FitNet hint and guided layers of different spatial size", lib(lambda tmp: _distill("fitnet", student_layer="layer1", teacher_layer="layer3")), r"student feature \(1, 4, 16, 16\) cannot be matched with teacher feature \(1, 32, 4, 4\); the connector maps channels only, so tap layers with the same spatial size"),
+    Case("at-tap-shape-mismatch", "attention transfer between layers of different spatial size", lib(lambda tmp: _distill("at", student_layers=["layer1"], teacher_layers=["layer3"]).forward_train(torch.zeros(2, 1, 16, 16), torch.zeros(2, dtype=torch.long))), r"attention transfer needs equal spatial sizes.*tap layers with matching resolution"),
     # ---- pruning, quantization, low rank
     Case("prune-ratio-outside", "a pruning ratio of 1.5", lib(lambda tmp: _from_dict("torchshrink.prune.structured.StructuredConfig", {"ratio": 1.5})), r"ratio: must be in \[0, 1\), got 1\.5"),
     Case("sparsity-outside", "a sparsity of 1 (remove every weight)", lib(lambda tmp: _from_dict("torchshrink.prune.magnitude.MagnitudeConfig", {"sparsity": 1.0})), r"sparsity: must be in \[0, 1\), got 1\.0"),

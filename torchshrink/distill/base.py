@@ -41,8 +41,34 @@ def default_stage_paths(model: nn.Module) -> list[str]:
     return list(names)
 
 
+def num_classes(model: nn.Module) -> int | None:
+    """How many classes ``model`` predicts, read without running it (build record or classifier); None if unknown."""
+    arch = getattr(model, "torchshrink_arch", None) or {}
+    if isinstance(arch.get("num_classes"), int):
+        return arch["num_classes"]
+    head = getattr(model, getattr(model, "classifier_name", None) or "fc", None)
+    return head.out_features if isinstance(head, nn.Linear) else None
+
+
+def check_same_classes(n_student: int | None, n_teacher: int | None) -> None:
+    """A student can only learn a teacher's class scores when both score the same classes.
+
+    >>> check_same_classes(10, 100)
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: the teacher predicts 100 classes but the student predicts 10; build both for the same data set (the same num_classes), or use a teacher trained on the student's data
+    """
+    if n_student is not None and n_teacher is not None and n_student != n_teacher:
+        raise ConfigError(f"the teacher predicts {n_teacher} classes but the student predicts {n_student}; build both "
+                          "for the same data set (the same num_classes), or use a teacher trained on the student's data")
+
+
 class Distiller(nn.Module):
-    """Base distiller: ``student`` trains, ``teacher`` is frozen; subclasses implement :meth:`losses`."""
+    """Base distiller: ``student`` trains, ``teacher`` is frozen; subclasses implement :meth:`losses`.
+
+    Teacher and student must predict the same number of classes: checked here from their classifiers, and
+    again on the logits of the first batch for models whose classifier cannot be read.
+    """
 
     student_paths: list[str]
     teacher_paths: list[str]
@@ -50,6 +76,8 @@ class Distiller(nn.Module):
     def __init__(self, student: nn.Module, teacher: nn.Module, student_layers: Sequence[str] = (),
                  teacher_layers: Sequence[str] = (), ce_weight: float = 1.0) -> None:
         super().__init__()
+        check_same_classes(num_classes(student), num_classes(teacher))
+        self._classes_checked = False
         self.student = student
         self.teacher = teacher
         for p in self.teacher.parameters():
@@ -91,6 +119,9 @@ class Distiller(nn.Module):
     def forward_train(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         t_logits, t_feats = self.run_teacher(x)
         s_logits, s_feats = self.run_student(x)
+        if not self._classes_checked:  # models whose classifier could not be read at construction
+            check_same_classes(s_logits.shape[-1], t_logits.shape[-1])
+            self._classes_checked = True
         losses = self.losses(s_logits, t_logits, s_feats, t_feats, y)
         if self.ce_weight:
             losses["ce"] = self.ce_weight * F.cross_entropy(s_logits, y)
