@@ -53,6 +53,7 @@ def spec_problems(spec: Any) -> list[str]:
 def add_recover(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recover-epochs", type=int, default=None, help="fine-tuning epochs after the change (0: none; default 1)")
     p.add_argument("--recover-loss", default=None, help="kd (default: distill from the original model) or ce")
+    p.add_argument("--no-latency", action="store_true", help="leave latency out of the final comparison table")
 
 
 def in_channels(model: nn.Module) -> int:
@@ -91,7 +92,8 @@ def change_recover_save(spec: Any, args: argparse.Namespace, name: str,
         history = result.history
     model.to("cpu").eval()
     save_model(model, Path(out) / "model.pt", meta={"source": spec.model_file, **meta})
-    ms = measure_many({"original": original, name: model}, loaders.input_shape, loaders.test, batch_size=64, repeats=10)
+    ms = measure_many({"original": original, name: model}, loaders.input_shape, loaders.test, batch_size=64, repeats=10,
+                      latency=not getattr(args, "no_latency", False))
     write_json(Path(out) / "metrics.json", {k: m.to_dict() for k, m in ms.items()} | {"history": history})
     print(format_table(list(ms.values()), ms["original"]))
     print(f"model saved to {Path(out) / 'model.pt'}")

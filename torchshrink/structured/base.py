@@ -54,7 +54,8 @@ def project(weight: torch.Tensor, idx: torch.Tensor, n_coef: int) -> torch.Tenso
     b = idx.shape[0]
     m, n, *kernel = weight.shape
     p, q = blocks(m, n, b)
-    w = weight.detach().float()
+    w = weight.detach()
+    w = w.float() if w.dtype in (torch.float16, torch.bfloat16) else w
     full = w.new_zeros(p * b, q * b, *kernel)
     full[:m, :n] = w
     real = w.new_zeros(p * b, q * b)
@@ -151,8 +152,8 @@ class BlockStructured(nn.Module):
                 self.bias.copy_(bias)
             else:
                 self.bias.zero_()
-        w = weight.detach().float()
-        return float((w - self.dense_weight().float()).norm() / w.norm().clamp_min(1e-12))
+        w = weight.detach().to(self.coef.dtype)
+        return float((w - self.dense_weight()).norm() / w.norm().clamp_min(1e-12))
 
     def _fft_matmul(self, x: torch.Tensor) -> torch.Tensor:
         """``x (..., n) -> (..., m)`` through the blocks in the frequency domain."""
