@@ -214,6 +214,15 @@ CASES = [
         __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), ["layer9"])), r"the model has no layer 'layer9'.*use names from model\.named_modules\(\)"),
     Case("lowbit-bits-outside", "1-bit DoReFa weights", lib(lambda tmp: _from_dict("torchshrink.quant.lowbit.LowBitConfig", {"bits": 1})), r"bits: must be in 2\.\.8, got 1"),
     Case("ptq-unknown-observer", "an unknown quantization observer", lib(lambda tmp: _from_dict("torchshrink.quant.ptq.PTQConfig", {"observer": "max"})), r"observer: must be one of"),
+    # ---- structured matrices, transferred filters
+    Case("structure-block-too-small", "a block size of 1 for block-circulant layers", lib(lambda tmp: _from_dict("torchshrink.structured.StructureConfig", {"block": 1})), r"block: the block size must be an integer >= 2 \(block 1 is the dense layer\), got 1"),
+    Case("structure-keep-unknown", "keep set to something other than speed or size", lib(lambda tmp: _from_dict("torchshrink.structured.StructureConfig", {"keep": "fast"})), r"keep: must be 'speed' .* or 'size'"),
+    Case("structure-block-divides-none", "a block size that divides no layer, with padding off", lib(lambda tmp: __import__("torchshrink.structured", fromlist=["structure_"]).structure_(
+        torch.nn.Sequential(torch.nn.Linear(10, 6)), _from_dict("torchshrink.structured.StructureConfig", {"block": 4, "pad": False, "keep": "size", "measure": False}), (10,))), r"block=4 divides none of the selected layers' sizes \(Linear 10->6\); use block 2 or set pad: true"),
+    Case("structure-cli-block-zero", "structure --block 0", lambda tmp: ["structure", _model_file(tmp), "--block", "0", "--data", "synthetic", "--out", str(tmp / "s")], r"structure\.block: the block size must be an integer >= 2"),
+    Case("transfer-unknown-method", "an unknown transferred-filter method", lib(lambda tmp: _from_dict("torchshrink.transfer.TransferConfig", {"method": "rotate"})), r"method: must be one of crelu, rot4, flip, rot4flip, got 'rotate'"),
+    Case("transfer-exclude-unknown", "excluding a convolution that does not exist", lib(lambda tmp: __import__("torchshrink.transfer", fromlist=["transfer_filters_"]).transfer_filters_(
+        __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), _from_dict("torchshrink.transfer.TransferConfig", {"exclude": ["layer9"]}))), r"pattern 'layer9' matches no Conv2d layer of the model; use names from model\.named_modules\(\)"),
     # ---- recipes
     Case("recipe-no-steps", "a recipe without steps", recipe({**BASE_RECIPE}), r"steps: the recipe has no steps; add a list"),
     Case("recipe-unknown-step", "a misspelled step", recipe({**BASE_RECIPE, "steps": [{"prun": {"ratio": 0.5}}]}), r"steps\[1\] prun: unknown step.*did you mean 'prune'"),

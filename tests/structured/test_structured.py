@@ -153,7 +153,7 @@ def test_bad_settings_are_clear():
         structure_(model, StructureConfig(block=1), (10,))
     with pytest.raises(ConfigError, match=r"keep: must be 'speed'.*or 'size'"):
         structure_(model, StructureConfig(keep="fast"), (10,))
-    with pytest.raises(ConfigError, match=r"block=4 divides none of the selected layers' sizes.*pad: true"):
+    with pytest.raises(ConfigError, match=r"block=4 divides none of the selected layers' sizes \(Linear 10->6\); use block 2 or set pad: true"):
         structure_(model, StructureConfig(block=4, pad=False, keep="size", measure=False), (10,))
     with pytest.raises(ConfigError, match=r"pattern 'fc9' matches no Linear or Conv2d layer"):
         structure_(model, StructureConfig(exclude=["fc9"], keep="size", measure=False), (10,))

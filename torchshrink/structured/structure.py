@@ -23,6 +23,7 @@ is recorded with ``record_transform`` so ``save_model``/``load_model`` bring the
 from __future__ import annotations
 
 import fnmatch
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -232,8 +233,11 @@ def structure_(model: nn.Module, config: StructureConfig | None = None, input_sh
                   f"error {r.error:.3f}" + (f", {r.speedup:.2f}x" if r.speedup else ""))
     if reports and shape_skips == len(reports):
         sizes = sorted({f"{l.layer}" for l in reports})[:4]
+        selected = {r.name for r in reports}
+        g = math.gcd(*[d for n, m in candidates if n in selected for d in _dims(m)])
+        hint = f"block {g}" if g >= 2 else "a block size that divides them"
         raise ConfigError(f"block={cfg.block} divides none of the selected layers' sizes ({'; '.join(sizes)}); "
-                          f"choose a block size that divides them (e.g. 4) or set pad: true")
+                          f"use {hint} or set pad: true")
     notes: list[str] = []
     timed = [l for l in reports if l.kept and l.speedup is not None]
     slower = [l for l in timed if l.speedup < 1]
