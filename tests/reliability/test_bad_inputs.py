@@ -125,6 +125,61 @@ def _distill_plain(s_classes: int, t_classes: int):
     return KD(s, t).forward_train(torch.zeros(2, 1, 16, 16), torch.zeros(2, dtype=torch.long))
 
 
+class _Padded(torch.nn.Module):
+    """A conv with circular padding (int8 convolutions pad with zeros only)."""
+
+    def __init__(self, conv: str = "circular") -> None:
+        super().__init__()
+        self.c = {"circular": lambda: torch.nn.Conv2d(1, 4, 3, padding=1, padding_mode="circular"),
+                  "transpose": lambda: torch.nn.ConvTranspose2d(1, 4, 3), "plain": lambda: torch.nn.Conv2d(1, 4, 3)}[conv]()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.c(x).mean((2, 3)))
+
+
+class _Branchy(_Padded):
+    """A forward that branches on a tensor value: FX cannot trace it."""
+
+    def forward(self, x):
+        x = self.fc(x.mean((1, 2, 3))[:, None].expand(-1, 4))
+        return x * 2 if x.mean() > 0 else x
+
+
+class _Embeds(_Padded):
+    """An embedding lookup by integer indices: no static int8 kernel takes integer inputs."""
+
+    def __init__(self) -> None:
+        super().__init__("plain")
+        self.e = torch.nn.Embedding(10, 4)
+
+    def forward(self, x):
+        return self.fc(self.e((x.abs() * 3).long().clamp(0, 9)).mean((1, 2, 3)))
+
+
+def _ptq(model: torch.nn.Module, **kw: Any):
+    from torchshrink.quant import PTQConfig, quantize_ptq
+
+    return quantize_ptq(model.eval(), [torch.randn(4, 1, 16, 16)], PTQConfig(observer="minmax", **kw))
+
+
+def _prune(**kw: Any):
+    from torchshrink.models import create_model
+    from torchshrink.prune.structured import StructuredConfig, prune_
+
+    return prune_(create_model("resnet8", num_classes=4, in_channels=1, width=0.25), StructuredConfig(**kw), (1, 16, 16))
+
+
+def _magnitude_empties_a_layer(tmp: Path):
+    from torchshrink.models import create_model
+    from torchshrink.prune.magnitude import MagnitudeConfig, magnitude_prune_
+
+    m = create_model("resnet8", num_classes=4, in_channels=1, width=0.25)
+    with torch.no_grad():
+        m.layer1[0].conv1.weight.mul_(1e-4)  # a layer of tiny weights: global ranking takes all of it
+    return magnitude_prune_(m, MagnitudeConfig(sparsity=0.9))
+
+
 def _from_dict(cls_path: str, data: dict):
     import importlib
 
@@ -151,6 +206,7 @@ CASES = [
     Case("lr-not-a-number", "a learning rate that is not a number", train("--set", "train.optim.lr=banana"), r"train\.optim\.lr: expected a number, got 'banana'"),
     Case("lr-negative", "a negative learning rate", train("--lr", "-0.1"), r"train\.optim\.lr: must be a positive number, got -0\.1"),
     Case("lr-nan", "a learning rate of nan", train("--lr", "nan"), r"train\.optim\.lr: expected a finite number, got nan"),
+    Case("lr-diverges", "a learning rate so large the loss overflows", train("--lr", "1e6", "--train-size", "64", "--batch-size", "16"), r"became (nan|inf|NaN or infinite).*, before any checkpoint was saved; rerun the same command with a lower learning rate \(e\.g\. --lr 100000\)"),
     Case("epochs-zero", "zero epochs", train("--epochs", "0"), r"train\.epochs: must be >= 1, got 0"),
     Case("batch-size-zero", "a batch size of 0", train("--batch-size", "0"), r"data\.batch_size: must be >= 1, got 0"),
     Case("train-size-negative", "a negative training-set size", train("--train-size", "-5"), r"train_size/test_size: must be >= 0 \(0 means all\)"),
@@ -212,6 +268,14 @@ CASES = [
     Case("sparsity-outside", "a sparsity of 1 (remove every weight)", lib(lambda tmp: _from_dict("torchshrink.prune.magnitude.MagnitudeConfig", {"sparsity": 1.0})), r"sparsity: must be in \[0, 1\), got 1\.0"),
     Case("prune-exclude-unknown", "excluding a layer that does not exist", lib(lambda tmp: __import__("torchshrink.prune.magnitude", fromlist=["prunable_weights"]).prunable_weights(
         __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), ["layer9"])), r"the model has no layer 'layer9'.*use names from model\.named_modules\(\)"),
+    Case("prune-ratio-removes-layer", "a channel ratio that would leave a layer with no channels", lib(lambda tmp: _prune(ratio=0.9)), r"ratio 0\.9 would remove all 4 channels of layer 'conv1'.*removing the layer; use a ratio of at most 0\.75"),
+    Case("prune-nothing-removable", "a channel ratio that rounding leaves nothing to remove", lib(lambda tmp: _prune(ratio=0.3, round_to=16)), r"ratio 0\.3 removed no channels \(round_to=16.*lower round_to or exclude fewer layers"),
+    Case("prune-macs-unreachable", "a MACs budget below what pruning can reach", lib(lambda tmp: _prune(macs_ratio=0.001)), r"macs_ratio 0\.001 cannot be reached.*raise macs_ratio or max_layer_ratio"),
+    Case("sparsity-empties-layer", "a global sparsity that zeroes a whole layer", lib(_magnitude_empties_a_layer), r"sparsity 0\.9 \(scope global\) would zero every weight of layer 'layer1\.0\.conv1', removing it; lower the sparsity, use scope: layer"),
+    Case("quantize-circular-padding", "int8 of a conv with circular padding", lib(lambda tmp: _ptq(_Padded())), r"layer 'c' \(Conv2d with padding_mode='circular'\) cannot be quantized to int8.*use padding_mode='zeros'"),
+    Case("quantize-transposed-per-channel", "per-channel int8 of a transposed conv", lib(lambda tmp: _ptq(_Padded("transpose"))), r"layer 'c' \(ConvTranspose2d\) cannot be quantized to int8 with per-channel weight scales; pass --per-tensor"),
+    Case("quantize-untraceable", "static int8 of a model whose forward branches on values", lib(lambda tmp: _ptq(_Branchy("plain"))), r"_Branchy cannot be quantized to static int8: its forward branches on tensor values.*--method dynamic"),
+    Case("quantize-no-int8-kernel", "static int8 of a model with an integer-index embedding", lib(lambda tmp: _ptq(_Embeds())), r"_Embeds could not be converted to static int8 \(RuntimeError: .*\); quantize with --method dynamic"),
     Case("lowbit-bits-outside", "1-bit DoReFa weights", lib(lambda tmp: _from_dict("torchshrink.quant.lowbit.LowBitConfig", {"bits": 1})), r"bits: must be in 2\.\.8, got 1"),
     Case("ptq-unknown-observer", "an unknown quantization observer", lib(lambda tmp: _from_dict("torchshrink.quant.ptq.PTQConfig", {"observer": "max"})), r"observer: must be one of"),
     # ---- structured matrices, transferred filters

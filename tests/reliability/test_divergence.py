@@ -120,5 +120,5 @@ def test_divergence_before_the_first_checkpoint_says_there_is_none(synth, tmp_pa
     cfg = FitConfig(epochs=2, optim=OptimConfig(lr=0.05))
     with pytest.raises(DivergenceError) as e:
         fit(_Flaky(nan_from=1), synth.train, None, cfg, out_dir=tmp_path, progress=False)
-    assert "before the first epoch ended, so there is no checkpoint to keep" in str(e.value)
+    assert "at epoch 1, step 1, before any checkpoint was saved; rerun the same command" in str(e.value)
     assert "--lr 0.005" in str(e.value) and "is kept" not in str(e.value)

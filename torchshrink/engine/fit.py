@@ -214,8 +214,7 @@ def _diverged(what: str, history: list[dict[str, Any]], out: Path | None, cfg: F
     if out is None:  # nothing is checkpointed: only a fresh start helps
         return DivergenceError(f"{what}; rerun with {lower}")
     if not history:
-        return DivergenceError(f"{what} before the first epoch ended, so there is no checkpoint to keep; rerun the same "
-                               f"command with {lower}")
+        return DivergenceError(f"{what}, before any checkpoint was saved; rerun the same command with {lower}")
     return DivergenceError(f"{what}; the last good checkpoint (end of epoch {history[-1]['epoch']}) is kept in "
                            f"{str(out)!r}; rerun the same command with {lower} to resume from it")
 

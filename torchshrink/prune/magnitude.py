@@ -105,8 +105,26 @@ def magnitude_prune_(model: nn.Module, cfg: MagnitudeConfig) -> dict[str, torch.
         raise ConfigError("invalid magnitude pruning config: " + "; ".join(problems))
     weights = prunable_weights(model, cfg.exclude)
     masks = magnitude_masks(weights, cfg.sparsity, cfg.scope)
+    check_no_layer_emptied(masks, cfg)
     apply_masks_(weights, masks)
     return masks
+
+
+def check_no_layer_emptied(masks: dict[str, torch.Tensor], cfg: MagnitudeConfig) -> None:
+    """Refuse masks that zero every weight of a layer: that removes the layer (its output is a constant).
+
+    >>> masks = magnitude_masks({"a": torch.tensor([1e-4, 2e-4]), "b": torch.tensor([3., 5.])}, 0.5)
+    >>> check_no_layer_emptied(masks, MagnitudeConfig(sparsity=0.5))
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: sparsity 0.5 (scope global) would zero every weight of layer 'a', removing it; lower the sparsity, use scope: layer, or exclude 'a'
+    """
+    empty = [n for n, m in masks.items() if m.numel() and not bool(m.any())]
+    if empty:
+        fix = "lower the sparsity" + (", use scope: layer," if cfg.scope == "global" else "")
+        raise ConfigError(f"sparsity {cfg.sparsity} (scope {cfg.scope}) would zero every weight of layer {empty[0]!r}"
+                          f"{f' (and {len(empty) - 1} more)' if len(empty) > 1 else ''}, removing it; {fix} or exclude "
+                          f"{empty[0]!r}")
 
 
 class MaskKeeper:

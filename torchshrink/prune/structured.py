@@ -20,6 +20,7 @@ rebuilds the new shapes by itself.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -114,6 +115,30 @@ def _ignored(model: nn.Module, exclude: Sequence[str]) -> list[nn.Module]:
     return out
 
 
+def check_keeps_every_layer(model: nn.Module, ratio: float, exclude: Sequence[str] = ()) -> None:
+    """Refuse a ``ratio`` that would take every channel of some layer (Torch-Pruning would silently skip it).
+
+    A layer of ``c`` channels keeps ``int(c * (1 - ratio))`` of them; none left would remove the layer.
+
+    >>> from torchshrink.models import create_model
+    >>> check_keeps_every_layer(create_model("resnet8", width=0.25), 0.8)
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: ratio 0.8 would remove all 4 channels of layer 'conv1' (and 2 more layers), removing the layer; use a ratio of at most 0.75, or exclude the narrow layers (e.g. 'conv1')
+    """
+    ignored = {id(m) for m in _ignored(model, exclude)}
+    empty = [(n, m.out_channels if isinstance(m, nn.modules.conv._ConvNd) else m.out_features)
+             for n, m in model.named_modules()
+             if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and id(m) not in ignored]
+    empty = [(n, c) for n, c in empty if int(c * (1 - ratio)) < 1]
+    if empty:
+        name, c = min(empty, key=lambda t: t[1])
+        more = f" (and {len(empty) - 1} more layers)" if len(empty) > 1 else ""
+        raise ConfigError(f"ratio {ratio} would remove all {c} channels of layer {name!r}{more}, removing the layer; "
+                          f"use a ratio of at most {math.floor((1 - 1 / c) * 100) / 100:g}, or exclude the narrow layers "
+                          f"(e.g. {name!r})")
+
+
 def _example(model: nn.Module, input_shape: Sequence[int]) -> torch.Tensor:
     p = next(model.parameters())
     return torch.randn(1, *input_shape, device=p.device)
@@ -164,10 +189,16 @@ def prune_(model: nn.Module, cfg: StructuredConfig, input_shape: Sequence[int],
     ratio = cfg.ratio
     if cfg.macs_ratio > 0:
         ratio = _search_ratio(model, cfg, input_shape, batches, macs0)
+    elif not cfg.global_pruning:
+        check_keeps_every_layer(model, ratio, cfg.exclude)
     was = model.training
     model.eval()
     history = _prune_at(model, cfg, ratio, input_shape, batches)
     model.train(was)
+    if not history and ratio > 0:  # nothing removable: say so rather than hand back the same model as 'pruned'
+        raise ConfigError(f"ratio {ratio} removed no channels (round_to={cfg.round_to}, max_layer_ratio="
+                          f"{cfg.max_layer_ratio}, excluded: {list(cfg.exclude) or 'none'}); lower round_to or "
+                          "exclude fewer layers")
     _refresh(model)
     record_transform(model, TRANSFORM, history=history, input_shape=list(input_shape))
     return PruneReport(params0, count_params(model), macs0, count_macs(model, input_shape), ratio)

@@ -24,7 +24,9 @@ torch.Size([8, 3])
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -130,6 +132,36 @@ def quantize_dynamic(model: nn.Module, engine: str = "x86") -> nn.Module:
                                                       {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
 
 
+def check_int8_layers(model: nn.Module, per_channel: bool = True) -> None:
+    """Refuse, naming the layer, a model with a layer that static int8 kernels cannot run.
+
+    >>> m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, padding_mode="circular"))
+    >>> check_int8_layers(m)
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: layer '0' (Conv2d with padding_mode='circular') cannot be quantized to int8: int8 convolutions pad with zeros only; use padding_mode='zeros' in the model, or quantize with --method dynamic or a weight-only method (lowbit, codebook)
+    """
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.conv._ConvNd) and m.padding_mode != "zeros":
+            raise ConfigError(f"layer {name!r} ({type(m).__name__} with padding_mode={m.padding_mode!r}) cannot be quantized "
+                              "to int8: int8 convolutions pad with zeros only; use padding_mode='zeros' in the model, or "
+                              "quantize with --method dynamic or a weight-only method (lowbit, codebook)")
+        if isinstance(m, nn.modules.conv._ConvTransposeNd) and per_channel:
+            raise ConfigError(f"layer {name!r} ({type(m).__name__}) cannot be quantized to int8 with per-channel weight "
+                              "scales; pass --per-tensor (per_channel=False)")
+
+
+def _fx_failure(model: nn.Module, e: Exception) -> str:
+    """One sentence for a failed FX int8 conversion: what went wrong and what to use instead."""
+    what = type(model).__name__
+    first = (str(e).strip().splitlines() or [""])[0][:160]
+    instead = "quantize with --method dynamic (int8 Linear/LSTM layers only) or a weight-only method (lowbit, codebook)"
+    if type(e).__name__ == "TraceError" or "symbolically traced" in first:
+        return (f"{what} cannot be quantized to static int8: its forward branches on tensor values, which FX tracing "
+                f"cannot follow ({first}); {instead}, or move the branch out of forward")
+    return f"{what} could not be converted to static int8 ({type(e).__name__}: {first}); {instead}"
+
+
 def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = None) -> nn.Module:
     """Return an int8 copy of ``model`` calibrated on ``cfg.calib_batches`` batches of ``loader``.
 
@@ -145,11 +177,17 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
         xs = _batches(loader, cfg.calib_batches)
         if cfg.backend == "pt2e":
             return quantize_pt2e(model, xs)
-        prepared = _prepare_fx(model, xs[0][:1], cfg)
-        with torch.no_grad():
-            for x in xs:
-                prepared(x)
-        q = _convert_fx(prepared)
+        check_int8_layers(model, cfg.per_channel)
+        try:
+            prepared = _prepare_fx(model, xs[0][:1], cfg)
+            with torch.no_grad():
+                for x in xs:
+                    prepared(x)
+            q = _convert_fx(prepared)
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
+                q(xs[0][:2])  # an op without an int8 kernel fails only when run: find out now, not in the user's hands
+        except Exception as e:  # torch.ao's own errors are tracebacks about its internals: say what to do instead
+            raise ConfigError(_fx_failure(model, e)) from e
         config = {"mode": "static", "engine": cfg.engine, "observer": cfg.observer,
                   "per_channel": cfg.per_channel, "input_shape": list(xs[0].shape[1:])}
     if arch is not None:
