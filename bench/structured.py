@@ -10,7 +10,8 @@ per variant, then recovered by a short Hinton-KD fine-tuning with the original m
   convolution form: each out-block x in-block pair of 3x3 filters shares one circulant pattern);
 - ``toeplitz b4 all``: block-Toeplitz instead of circulant;
 - ``crelu`` / ``rot4``: transferred filters on every convolution with >= 8 outputs (half the filters and
-  their negations; a quarter and their 4 rotations), fitted by least squares.
+  their negations; a quarter and their 4 rotations), fitted by least squares;
+- ``circulant b4 all, 10 epochs``: the b4 variant with a longer recovery (twice the teacher's epochs).
 
 All changes keep every replaced layer (``keep: size``); whether each would survive ``keep: speed`` (measured
 per layer at batch 64) is recorded in the JSON. Rows: top-1 after recovery, parameters in the replaced
@@ -55,6 +56,8 @@ SETTINGS = {
         {"name": "crelu", "kind": "transfer", "method": "crelu"},
         {"name": "rot4", "kind": "transfer", "method": "rot4"},
         {"name": "toeplitz b4 all", "kind": "structure", "structure": "toeplitz", "block": 4, "layers": "all"},
+        {"name": "circulant b4 all, 10 epochs", "kind": "structure", "structure": "circulant", "block": 4,
+         "layers": "all", "recover_epochs": 10},
     ],
 }
 
@@ -109,8 +112,10 @@ def run_variant(v: dict, teacher, loaders, s: dict, fresh: bool) -> tuple[torch.
     model = copy.deepcopy(teacher)
     t0 = time.perf_counter()
     report, info = change(v, model, loaders.input_shape, s)
+    epochs = v.get("recover_epochs", s["recover_epochs"])
+    info["recover_epochs"] = epochs
     kd = s["kd"]
-    res = recover(model, teacher, loaders.train, loaders.val, FitConfig(epochs=s["recover_epochs"], optim=OptimConfig(
+    res = recover(model, teacher, loaders.train, loaders.val, FitConfig(epochs=epochs, optim=OptimConfig(
         lr=s["recover_lr"], schedule="cosine", weight_decay=5e-4)), make_task=kd_task(kd["T"], kd["kd_weight"],
                                                                                        kd["ce_weight"]),
         out_dir=folder / "recover", desc=f"recover {v['name']}")
@@ -147,15 +152,20 @@ def main() -> None:
         rows.append(result_row(ms[v["name"]], v["kind"], 0, ms["dense"], **info))
         rows[-1]["name"] = v["name"]
     rows[0]["name"] = f"dense {s['model']} (teacher)"
-    cols = ["name", "top1", "top1_drop", "replaced_layers", "replaced_params_before", "replaced_params_after",
+    for r in rows[1:]:
+        r.setdefault("recover_epochs", s["recover_epochs"])
+    cols = ["name", "top1", "top1_drop", "recover_epochs", "replaced_layers", "replaced_params_before", "replaced_params_after",
             "replaced_ratio", "params", "alpha", "size_bytes", "macs", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
             "speedup_b64", "projection_error_mean"]
     notes = (f"{s['model']} on a Fashion-MNIST subset ({s['train_size']} training, {s['test_size']} test images); each "
-             f"variant recovered by {s['recover_epochs']} epochs of KD from the dense teacher. 'replaced_*': the "
+             f"variant recovered by KD from the dense teacher for 'recover_epochs' epochs (the teacher trained {s['teacher_epochs']}). 'replaced_*': the "
              "layers the variant changed and their parameters before/after (ratio = before/after); 'params' and "
              "'alpha' count the whole model. All replaced layers are kept (keep: size); latency is the whole model "
              "at batch 1 and 64, 1 thread, timed interleaved. 'would_keep_for_speed' in the JSON lists the layers "
-             "that keep: speed would keep (measured >= 1.05x faster than dense at batch 64 during the change).")
+             "that keep: speed would keep (measured >= 1.05x faster than dense at batch 64 during the change). "
+             "'macs' is torch.utils.flop_counter's count: it does not count FFTs, so the FFT layers (1x1 convolutions "
+             "and the classifier) drop out of it while the 3x3 layers, which run the ordinary convolution on the "
+             "rebuilt weight, keep their dense MACs; CReLU really halves its layers' MACs.")
     meta = bench_meta(s, seconds=round(time.perf_counter() - t0, 1),
                       variant_details={n: {"replaced_kinds": i.get("replaced_kinds"),
                                            "would_keep_for_speed": i.get("would_keep_for_speed")}
