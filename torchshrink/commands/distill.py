@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..data import DataConfig, build_loaders
-from ..engine import FitConfig, fit
+from ..engine import FitConfig, distributed, fit
 from ..engine.rundir import prepare_run_dir
 from ..errors import ConfigError, suggest
 from ..io import write_json
@@ -97,6 +99,8 @@ def run_distill(spec: DistillSpec, loaders, out: Path | None, progress: bool = T
 
 @command("distill", help="distill a trained teacher into a smaller student (kd, fitnet, at, dkd, residual-*)")
 class Distill:
+    distributed = True  # runs under torchrun / --nproc: every stage trains with DDP, rank 0 saves and measures
+
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--teacher", default=None, help="trained teacher: a model file, or a tv:/timm: name with "
@@ -127,11 +131,14 @@ class Distill:
         spec: DistillSpec = parse_spec(DistillSpec, settings)
         set_threads(spec.threads)
         check_device(spec.train.device)
-        out, resuming = prepare_run_dir(spec.out, resolved(spec), args.overwrite)
+        out, resuming = distributed.on_main(prepare_run_dir, spec.out, resolved(spec), args.overwrite)
         if resuming:
             print(f"resuming the run in {out}")
         loaders = build_loaders(spec.data)
+        torch.manual_seed(spec.train.seed)  # the same student (and assistant) in every process and on every rerun
         model, rec = run_distill(spec, loaders, out, progress=not args.no_progress)
+        if not distributed.is_main():  # under torchrun: rank 0 saves, measures and reports
+            return 0
         model.to("cpu").eval()
         save_model(model, out / "model.pt", meta={"method": spec.method, "data": spec.data.name})
         teacher = load_teacher(spec, loaders.num_classes, loaders.input_shape[0]).eval()

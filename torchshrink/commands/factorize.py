@@ -6,7 +6,7 @@ import copy
 from dataclasses import asdict, dataclass, field
 
 from ..data import DataConfig, build_loaders
-from ..engine import FitConfig
+from ..engine import FitConfig, distributed
 from ..engine.rundir import prepare_run_dir
 from ..errors import ConfigError
 from ..io import write_json
@@ -38,6 +38,8 @@ class FactorizeSpec:
 
 @command("factorize", help="low-rank factorize a model's layers, keeping only those measured faster, then fine-tune")
 class Factorize:
+    distributed = True  # runs under torchrun / --nproc: rank 0 factorizes and shares the model, recovery uses DDP
+
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("model_file", nargs="?", default=None, help="model file written by torchshrink (train, save_model)")
@@ -77,16 +79,19 @@ class Factorize:
         check_device(spec.train.device)
         if fcfg.device != "cpu":
             check_device(fcfg.device)
-        out, _ = prepare_run_dir(spec.out, resolved(spec), args.overwrite)
+        out, _ = distributed.on_main(prepare_run_dir, spec.out, resolved(spec), args.overwrite)
         model = load_model(spec.model_file)
         original = copy.deepcopy(model).eval()
         loaders = build_loaders(spec.data)
         if tuple(loaders.input_shape)[0] != _in_channels(model):
             raise ConfigError(f"the model takes {_in_channels(model)} input channels but data set {spec.data.name!r} "
                               f"has {loaders.input_shape[0]}; use the data set the model was trained on (--data)")
-        report = factorize_(model, fcfg, loaders.input_shape)
-        print(report.table())
-        write_json(out / "report.json", report.to_dict())
+        # layers are kept only if they time faster, which may differ between processes: rank 0 decides, the others
+        # get its model (a copy through the model file format)
+        report, model = distributed.from_main(lambda: (factorize_(model, fcfg, loaders.input_shape), model))
+        if distributed.is_main():
+            print(report.table())
+            write_json(out / "report.json", report.to_dict())
         history = []
         if spec.recover_epochs > 0 and report.kept:
             cfg = copy.deepcopy(spec.train)
@@ -94,6 +99,8 @@ class Factorize:
             result = recover(model, original, loaders.train, loaders.val, cfg, out_dir=out / "recover",
                              progress=not args.no_progress)
             history = result.history
+        if not distributed.is_main():  # under torchrun: rank 0 saves, measures and reports
+            return 0
         model.to("cpu").eval()
         save_model(model, out / "model.pt", meta={"source": spec.model_file, "factorize": asdict(fcfg)})
         ms = measure_many({"original": original, "factorized": model}, loaders.input_shape, loaders.test,

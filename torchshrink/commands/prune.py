@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass, field
 
 from ..data import DataConfig, build_loaders
-from ..engine import FitConfig, OptimConfig
+from ..engine import FitConfig, OptimConfig, distributed
 from ..engine.rundir import prepare_run_dir
 from ..errors import ConfigError
 from ..io import write_json
@@ -58,6 +58,8 @@ class PruneSpec:
 
 @command("prune", help="prune a saved model (structured channels or unstructured weights) and fine-tune it")
 class Prune:
+    distributed = True  # runs under torchrun / --nproc: masks/channels chosen alike on every rank, recovery with DDP
+
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("model_file", help="a model file written by torchshrink (e.g. runs/train/model.pt)")
@@ -99,7 +101,7 @@ class Prune:
         spec: PruneSpec = parse_spec(PruneSpec, settings)
         set_threads(spec.threads)
         check_device(spec.train.device)
-        out, _ = prepare_run_dir(spec.out, resolved(spec), args.overwrite)
+        out, _ = distributed.on_main(prepare_run_dir, spec.out, resolved(spec), args.overwrite)
         model = load_model(spec.model_file)
         loaders = build_loaders(spec.data)
         shape = loaders.input_shape
@@ -120,9 +122,13 @@ class Prune:
         else:
             masks = magnitude_prune_(model, spec.unstructured)
             callbacks.append(MaskKeeper(model, masks))
+        distributed.sync_module(model)  # every rank goes on with rank 0's pruned weights (same shapes checked)
+        distributed.broadcast_tensors((masks or {}).values())
         if spec.recover:
             recover(model, loaders.train, loaders.val, spec.train, teacher=teacher, distiller=spec.distiller or None,
                     callbacks=callbacks, out_dir=out / "recover", input_shape=shape, progress=not args.no_progress, desc="recover")
+        if not distributed.is_main():  # under torchrun: rank 0 saves, measures and reports
+            return 0
         if spec.method == "unstructured":
             fold_masks_(model, callbacks[0].masks)
         model.to("cpu").eval()

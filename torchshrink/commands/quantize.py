@@ -10,7 +10,7 @@ import torch
 
 from ..config import from_dict
 from ..data import DataConfig, build_loaders
-from ..engine import FitConfig, OptimConfig, fit
+from ..engine import FitConfig, OptimConfig, distributed, fit
 from ..errors import ConfigError
 from ..measure import format_table, measure_many
 from ..models import load_model, save_model
@@ -23,6 +23,8 @@ METHODS = ("ptq", "dynamic", "qat", "lowbit", "binary", "codebook", "deep-compre
 
 @command("quantize", help="quantize, binarize or weight-share a saved model (int8, k-bit, codebook + Huffman)")
 class Quantize:
+    distributed = True  # runs under torchrun / --nproc: QAT and the fine-tunes train with DDP, rank 0 writes
+
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("model_file", help="a float model file written by torchshrink (e.g. runs/train/model.pt)")
@@ -45,6 +47,9 @@ class Quantize:
         p.add_argument("--test-size", type=int, default=0)
         p.add_argument("--threads", type=int, default=None)
         p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--nproc", type=int, default=None, metavar="N",
+                       help="fine-tune in N processes on this machine (starts torchrun; ptq/dynamic train nothing and "
+                            "run on rank 0 only)")
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
@@ -59,7 +64,11 @@ class Quantize:
 
         settings = {k: v for k, v in sorted(vars(args).items())
                     if k not in ("overwrite", "no_progress", "threads", "out", "nproc") and not callable(v)}
-        out, _ = prepare_run_dir(args.out, {"quantize": settings}, args.overwrite)  # same settings resume, others refused
+        # same settings resume, others are refused; rank 0 prepares the folder
+        out, _ = distributed.on_main(prepare_run_dir, args.out, {"quantize": settings}, args.overwrite)
+        if args.method in ("ptq", "dynamic") and not distributed.is_main():
+            return 0  # calibration trains nothing: rank 0 does it alone
+        torch.manual_seed(0)  # the same codebooks/observers on every rank (then synchronized from rank 0 as well)
         qcfg = PTQConfig(mode="dynamic" if args.method == "dynamic" else "static", engine=args.engine,
                          observer=args.observer, per_channel=not args.per_tensor, calib_batches=args.calib_batches).check()
         fcfg = FitConfig(epochs=args.epochs, optim=OptimConfig(lr=args.lr, schedule="cosine", weight_decay=5e-4))
@@ -81,8 +90,10 @@ class Quantize:
             from ..quant.qat import convert_qat, prepare_qat, qat_task
 
             x0 = next(iter(loaders.train))[0][:2].float()
-            prepared = prepare_qat(base, x0, qcfg)
+            prepared = distributed.sync_module(prepare_qat(base, x0, qcfg), "prepared model")
             train(qat_task(prepared, base if args.distill else None, args.distill or "kd"))
+            if not distributed.is_main():
+                return 0
             model, path = convert_qat(prepared), out / "model.pt"
             save_model(model, path)
         elif m in ("lowbit", "binary"):
@@ -92,7 +103,9 @@ class Quantize:
 
             model = copy.deepcopy(base)
             quantize_weights_(model, LowBitConfig(bits=args.bits)) if m == "lowbit" else binarize_(model)
-            train(model)
+            train(distributed.sync_module(model))
+            if not distributed.is_main():
+                return 0
             path = out / "model.tspk"
             save_packed(model, path)
             model = load_packed(path)
@@ -103,13 +116,15 @@ class Quantize:
             model = copy.deepcopy(base)
             if m == "deep-compression":
                 prune_(model, DeepCompressionConfig(sparsity=args.sparsity, bits=args.bits))
-                train(model)
+                train(distributed.sync_module(model))
                 bake_(model)
                 fcfg = FitConfig(epochs=args.epochs, optim=OptimConfig(lr=args.lr / 10, schedule="cosine"))
             share_weights_(model, CodebookConfig(bits=args.bits))
-            freeze_all_but_centroids_(model)
+            freeze_all_but_centroids_(distributed.sync_module(model))
             fit(model, loaders.train, loaders.val, fcfg, out_dir=out / "centroids", progress=not args.no_progress,
                 desc="centroids")
+            if not distributed.is_main():
+                return 0
             bake_(model)
             path = out / "model.tsdc"
             save_compressed(model, path)

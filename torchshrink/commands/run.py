@@ -10,6 +10,8 @@ from . import command
 
 @command("run", help="run a YAML recipe of compression steps, saving after each step; --dry-run only validates it")
 class Run:
+    distributed = True  # runs under torchrun / --nproc: every rank runs the steps, rank 0 writes (pipeline/ranks.py)
+
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("recipe", help="recipe file (YAML), e.g. recipes/demo.yaml")
@@ -20,6 +22,9 @@ class Run:
         p.add_argument("--out", default=None, help="run folder (overrides the recipe's 'out')")
         p.add_argument("--overwrite", action="store_true", help="replace an existing run folder's results")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument("--nproc", type=int, default=None, metavar="N",
+                       help="run the training steps in N processes on this machine (starts torchrun; the recipe's "
+                            "data.batch_size stays the global batch)")
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:

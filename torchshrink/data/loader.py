@@ -19,14 +19,20 @@ import torch.nn.functional as F
 from .base import TensorDataset
 
 
-def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tensor:
-    """Pad by ``padding`` (zeros) and take a random crop of the original size, per image. x: (B, C, H, W)."""
+def random_crop(x: torch.Tensor, padding: int, g: torch.Generator, among: tuple[int, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+    """Pad by ``padding`` (zeros) and take a random crop of the original size, per image. x: (B, C, H, W).
+
+    ``among=(n, pos)``: draw the offsets for a batch of ``n`` images and use those at positions ``pos``
+    (a process's share of the global batch gets the crops one process would have given those images).
+    """
     if padding <= 0:
         return x
     b, c, h, w = x.shape
     xp = F.pad(x, (padding,) * 4)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=g)
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=g)
+    n, pos = among if among is not None else (b, slice(None))
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=g)[pos]
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=g)[pos]
     rows = (dy.view(b, 1) + torch.arange(h).view(1, h))  # (B, H)
     cols = (dx.view(b, 1) + torch.arange(w).view(1, w))  # (B, W)
     idx_b = torch.arange(b).view(b, 1, 1)
@@ -34,9 +40,10 @@ def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tens
     return out.permute(0, 3, 1, 2)
 
 
-def random_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Flip each image horizontally with probability 1/2. x: (B, C, H, W)."""
-    mask = torch.rand(x.shape[0], generator=g) < 0.5
+def random_flip(x: torch.Tensor, g: torch.Generator, among: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Flip each image horizontally with probability 1/2. x: (B, C, H, W). ``among``: as for :func:`random_crop`."""
+    n, pos = among if among is not None else (x.shape[0], slice(None))
+    mask = torch.rand(n, generator=g)[pos] < 0.5
     return torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
 
 
@@ -82,13 +89,18 @@ class InMemoryLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         idx = self._indices()
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7919 * (self.rank + 1))
+        # one stream for all ranks: each rank draws the whole global batch's augmentation and keeps its own images'
+        # (rank r's batch b holds the global batch b's images at positions r, r + W, ...), so N processes see
+        # exactly the images one process sees
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7919)
+        w = self.world_size
         for b in range(len(self)):
             sel = idx[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.dataset.images[sel]
             if self.augment:
+                among = (len(sel) * w, torch.arange(len(sel)) * w + self.rank) if w > 1 else None
                 if self.crop_padding:
-                    x = random_crop(x, self.crop_padding, g)
+                    x = random_crop(x, self.crop_padding, g, among)
                 if self.flip:
-                    x = random_flip(x, g)
+                    x = random_flip(x, g, among)
             yield self.normalize(x), self.dataset.labels[sel]

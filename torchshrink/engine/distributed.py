@@ -163,14 +163,157 @@ def on_main(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     raise TorchshrinkError(f"rank 0 failed with {box[0][1]}: {box[0][2]}")
 
 
+def barrier() -> None:
+    """Wait for every rank (does nothing in one process)."""
+    if is_distributed():
+        dist.barrier()
+
+
+def _signature(module: nn.Module) -> list[tuple[str, str, tuple[int, ...]]]:
+    return [(k, str(v.dtype), tuple(v.shape)) for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)]
+
+
+def sync_module(module: nn.Module | None, what: str = "model") -> nn.Module | None:
+    """Make every rank hold rank 0's ``module``: check that its structure agrees, then broadcast its tensors.
+
+    Work outside ``fit`` (choosing pruning masks or channels, calibrating, factorizing) runs on every
+    rank from the same seed and the same (unsharded) data, so it takes the same decisions everywhere;
+    this call then copies rank 0's parameters and buffers to the others, so rounding differences between
+    machines cannot make the ranks drift. A structural difference (other layer shapes) is an error.
+    Quantized tensors are left as they are (they are derived from the synchronized float weights).
+    Does nothing in one process.
+
+    >>> m = sync_module(nn.Linear(2, 1))
+    >>> m.weight.shape
+    torch.Size([1, 2])
+    """
+    if module is None or not is_distributed():
+        return module
+    sigs: list[Any] = [None] * world_size()
+    dist.all_gather_object(sigs, _signature(module))
+    if any(s != sigs[0] for s in sigs):
+        bad = next(r for r, s in enumerate(sigs) if s != sigs[0])
+        diff = next(((a, b) for a, b in zip(sigs[0], sigs[bad]) if a != b), (len(sigs[0]), len(sigs[bad])))
+        raise TorchshrinkError(f"the {what} differs between rank 0 and rank {bad} after a step outside training "
+                               f"({diff[0]} vs {diff[1]}); that step is not deterministic across processes, so run it "
+                               "in one process")
+    broadcast_tensors(module.state_dict().values())  # the state dict's tensors share storage with the module's
+    return module
+
+
+def broadcast_tensors(tensors: Any) -> None:
+    """Overwrite each tensor in place with rank 0's (quantized tensors are skipped; nothing in one process)."""
+    if not is_distributed():
+        return
+    for t in tensors:
+        if not isinstance(t, torch.Tensor) or t.is_quantized:
+            continue
+        with torch.no_grad():
+            buf = t.contiguous() if t.dtype != torch.bool else t.to(torch.uint8)  # gloo has no bool
+            if t.device.type == "cpu" and dist.get_backend() == "nccl":  # NCCL alone moves CUDA tensors only
+                buf = buf.to(torch.device("cuda", local_rank()))
+            dist.broadcast(buf, src=0)
+            if buf is not t:
+                t.copy_(buf)
+
+
+def on_all(load: Callable[[Any], Any], path: Any) -> Any:
+    """``load(path)`` on every rank, with the file read from rank 0's disk only (None if it does not exist there).
+
+    Other ranks get the file's bytes from rank 0 and load a private copy, so nodes without a shared
+    disk resume too.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not is_distributed():
+        return load(path) if path.is_file() else None
+    data = on_main(lambda: path.read_bytes() if path.is_file() else None)
+    if data is None:
+        return None
+    if is_main():
+        return load(path)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="torchshrink-rank") as tmp:
+        copy_ = Path(tmp) / path.name
+        copy_.write_bytes(data)
+        return load(copy_)
+
+
+def from_main(build: Callable[[], tuple[Any, nn.Module]]) -> tuple[Any, nn.Module]:
+    """Run ``build() -> (info, model)`` on rank 0 only; every rank gets ``info`` and a copy of rank 0's model.
+
+    For work whose decisions may differ between processes (e.g. factorization that keeps a layer only
+    if it timed faster). The model travels as a torchshrink model file (``save_model``/``load_model``,
+    so structural changes recorded with ``record_transform`` are rebuilt on the other ranks).
+
+    >>> info, m = from_main(lambda: ("made", nn.Linear(2, 1)))
+    >>> info, type(m).__name__
+    ('made', 'Linear')
+    """
+    if not is_distributed():
+        return build()
+    kept: list[Any] = []
+
+    def make() -> tuple[Any, bytes]:
+        info, model = build()
+        kept.append(model)
+        return info, model_to_bytes(model)
+
+    info, data = on_main(make)
+    return (info, kept[0]) if is_main() else (info, model_from_bytes(data))
+
+
+def model_to_bytes(model: nn.Module) -> bytes:
+    """The bytes of ``model``'s torchshrink model file (``save_model``)."""
+    import tempfile
+    from pathlib import Path
+
+    from ..models import save_model
+
+    with tempfile.TemporaryDirectory(prefix="torchshrink-share") as tmp:
+        save_model(model, Path(tmp) / "model.pt")
+        return (Path(tmp) / "model.pt").read_bytes()
+
+
+def model_from_bytes(data: bytes) -> nn.Module:
+    """The model of a torchshrink model file's bytes (``load_model``, structural changes replayed)."""
+    import tempfile
+    from pathlib import Path
+
+    from ..models import load_model
+
+    with tempfile.TemporaryDirectory(prefix="torchshrink-share") as tmp:
+        (Path(tmp) / "model.pt").write_bytes(data)
+        return load_model(Path(tmp) / "model.pt")
+
+
+SINGLE_PROCESS = {  # commands that train nothing: several processes would only time or write the same thing N times
+    "eval": "it only evaluates, which one process does as fast",
+    "measure": "it times models, and processes timing side by side would slow each other down",
+    "compare": "it measures models side by side, and processes timing side by side would slow each other down",
+    "advise": "it measures and suggests, it trains nothing",
+    "demo": "its stages are sized for one process; use `torchshrink run --nproc N` with a recipe to train in several",
+}
+
+
 def check_supported(command_cls: Any, name: str) -> None:
     """Refuse to run a command in several processes unless it says it can (``distributed = True``).
 
     Such a command trains through ``fit`` and keeps its other work (run folder, saving, measuring,
-    reports) to rank 0, using :func:`on_main` and :func:`is_main`.
+    reports) to rank 0, using :func:`on_main`, :func:`sync_module` and :func:`is_main`. The refusal
+    says why (``SINGLE_PROCESS``, or a command's own ``single_process`` text).
+
+    >>> check_supported(type("Measure", (), {}), "measure")
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: `torchshrink measure` does not run in several processes (it times models, and processes timing side by side would slow each other down); run it without --nproc/torchrun
     """
     if not getattr(command_cls, "distributed", False):
-        raise ConfigError(f"`torchshrink {name}` does not run in several processes yet; run it without --nproc/torchrun")
+        why = getattr(command_cls, "single_process", "") or SINGLE_PROCESS.get(name, "")
+        raise ConfigError(f"`torchshrink {name}` does not run in several processes" + (f" ({why})" if why else "")
+                          + "; run it without --nproc/torchrun")
 
 
 def strip_nproc(argv: Sequence[str]) -> list[str]:

@@ -27,11 +27,13 @@ import torch.nn as nn
 
 from ..config import load_yaml
 from ..data import build_loaders
+from ..engine import distributed
 from ..engine.rundir import prepare_run_dir
 from ..errors import ConfigError
 from ..io import write_json
 from ..models import create_model, load_model, save_model
 from .recipe import STEPS, ModelSource, Recipe, parse_recipe, validate_recipe
+from .ranks import run_step
 from .steps.base import StepContext, StepOutput
 
 STATE = "stages.json"
@@ -114,7 +116,7 @@ def sparse_bytes(model: nn.Module) -> int | None:
 
 
 def _load_or_none(path: Path) -> nn.Module | None:
-    return load_model(path) if path.is_file() else None
+    return distributed.on_all(load_model, path)  # read on rank 0, sent to the others (no shared disk needed)
 
 
 def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = (), overwrite: bool = False,
@@ -133,7 +135,7 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
     if r.threads:
         torch.set_num_threads(r.threads)
     torch.manual_seed(r.seed)
-    out, resuming = prepare_run_dir(r.out, data, overwrite)
+    out, resuming = distributed.on_main(prepare_run_dir, r.out, data, overwrite)  # rank 0 writes, every rank runs
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     if resuming:
         say(f"resuming the run in {out} (finished steps are reused)")
@@ -152,18 +154,18 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
         folder = _step_dir(out, spec.index, spec.label)
         done = folder / "result.json"
         target = getattr(spec.settings, "target", "model")
-        if done.is_file():
-            rec = json.loads(done.read_text())
+        rec = distributed.on_main(lambda: json.loads(done.read_text()) if done.is_file() else None)
+        if rec is not None:
             model = _load_or_none(folder / "model.pt") or model
             teacher = _load_or_none(folder / "teacher.pt") or teacher
             say(f"== step {spec.index}/{n}: {spec.label} (finished earlier, reused)")
         else:
             say(f"== step {spec.index}/{n}: {spec.label} ({_describe(spec.raw[spec.name])})")
-            folder.mkdir(parents=True, exist_ok=True)
+            distributed.on_main(folder.mkdir, parents=True, exist_ok=True)
             ctx = StepContext(model=model, teacher=teacher, loaders=loaders, out=folder, seed=r.seed, device=r.device,
                               progress=progress, label=spec.label, stages=[dict(s) for s in stages])
             t0 = time.perf_counter()
-            result: StepOutput = info.fn(ctx, spec.settings) or StepOutput()
+            result: StepOutput = run_step(info, spec.name, ctx, spec.settings)  # in every process (see ranks.py)
             seconds = time.perf_counter() - t0
             rec = {"label": spec.label, "step": spec.name, "index": spec.index, "role": target,
                    "settings": spec.raw[spec.name], "seconds": seconds, "history": result.history,
@@ -172,11 +174,14 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
                    "notes": result.notes, "stage": info.stage}
             if result.model is not None:
                 model = result.model.cpu()
-                save_model(model, folder / "model.pt")
+                if distributed.is_main():
+                    save_model(model, folder / "model.pt")
             if result.teacher is not None:
                 teacher = result.teacher.cpu()
-                save_model(teacher, folder / "teacher.pt")
-            write_json(done, rec)  # written last: its presence means the step finished
+                if distributed.is_main():
+                    save_model(teacher, folder / "teacher.pt")
+            if distributed.is_main():
+                write_json(done, rec)  # written last: its presence means the step finished
             say(f"   {spec.label} done in {seconds:.1f} s")
         if rec.get("stage"):
             rec["model_file"] = str(folder / ("teacher.pt" if target == "teacher" else "model.pt"))
@@ -186,6 +191,8 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
                 if s["role"] == target:
                     s.setdefault("metrics", {}).update(rec.get("metrics", {}))
                     break
+    if not distributed.is_main():  # under torchrun: rank 0 measures and reports
+        return out
     if not stages:
         say("no step produced a model to compare; nothing to report")
         return out
