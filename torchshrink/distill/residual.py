@@ -13,6 +13,8 @@ Three schedules (SPEC section 1):
 - ``m3`` (end to end; our interpretation): S and A trained together by one optimizer on
   ``||f_K^T - (f_K^S + f_K^A)||^2 + lambda_S ||f_K^T - f_K^S||^2 (+ ce_weight * CE)``; A reads the image.
 
+Every L2 feature loss is a mean over the feature map's elements, weighted by ``feature_weight`` (100 by
+default, the weight FitNets' hint loss has in the CIFAR benchmarks: a plain mean is too weak a signal).
 The classifier is frozen (the teacher's) unless ``head_epochs > 0``, which fine-tunes it with cross-entropy
 afterwards. The result is ``pair``, one :class:`~torchshrink.models.residual_pair.ResidualPair` module.
 
@@ -239,7 +241,8 @@ class ResidualConfig:
     assistant_epochs: int = 0        # 0: the fit config's epochs
     lambda_s: float = 1.0            # m3: weight of S's own feature loss
     ce_weight: float = 0.0           # m3 and m1/l2: cross-entropy on the (summed) prediction
-    feature_weight: float = 1.0      # weight of every L2 feature loss (each a mean over the feature map)
+    feature_weight: float = 100.0    # weight of every L2 feature loss (each a mean over the feature map), as
+                                     # FitNets' hint weight; at 1 the feature loss barely moves S (bench/distill.py)
     head_epochs: int = 0             # fine-tune the shared classifier with CE afterwards
 
     def validate(self) -> list[str]:

@@ -60,7 +60,7 @@ class DistillStep(TrainSettings):
     base: str = "l2"
     assistant_ratio: float = 0.1
     head_epochs: int = 0
-    feature_weight: float = 1.0
+    feature_weight: float = 100.0
     ce_weight: float = 0.0
     lambda_s: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
