@@ -110,3 +110,22 @@ def test_sharded_augmentation_is_the_global_batch_split():
         assert torch.equal(per_rank[0][b][0], x[0::2]) and torch.equal(per_rank[1][b][0], x[1::2])
         assert torch.equal(per_rank[0][b][1], y[0::2]) and torch.equal(per_rank[1][b][1], y[1::2])
     assert not torch.equal(next(iter(loader))[0], loader.normalize(loader.dataset.images[:20]))  # it augments
+
+
+def test_narrow_qat_convs_keep_their_forward_and_train_without_onednn():
+    # QAT under DDP found this: a fake-quantized conv+BN layer run as a bare matmul left its BN unused
+    import torch.ao.nn.intrinsic.qat as iqat
+    from torch.ao.quantization import get_default_qat_qconfig
+
+    from torchshrink.engine.pointwise import pointwise_as_matmul
+
+    qat = iqat.ConvBn2d(4, 4, 1, qconfig=get_default_qat_qconfig("x86"))
+    plain = torch.nn.Conv2d(4, 2, 1)
+    model = torch.nn.Sequential(qat, plain)
+    before = torch.backends.mkldnn.enabled
+    with pointwise_as_matmul(model) as n:
+        assert n == 1 and "forward" in vars(plain) and "forward" not in vars(qat)
+        assert not torch.backends.mkldnn.enabled
+        model(torch.randn(2, 4, 5, 5)).sum().backward()
+    assert torch.backends.mkldnn.enabled == before and "forward" not in vars(plain)
+    assert qat.bn.weight.grad is not None  # the BatchNorm took part

@@ -30,6 +30,11 @@ def narrow_pointwise(module: nn.Module, below: int = 8) -> list[nn.Conv2d]:
             and tuple(m.kernel_size) == (1, 1) and min(m.in_channels, m.out_channels) < below]
 
 
+def _own_forward(m: nn.Module) -> bool:
+    """QAT's fake-quantized and fused conv+BN layers: a plain matrix product would skip their quantization and BN."""
+    return type(m).forward is not nn.Conv2d.forward
+
+
 def _matmul_forward(conv: nn.Conv2d) -> Callable[[torch.Tensor], torch.Tensor]:
     sh, sw = conv.stride
     ph, pw = conv.padding if isinstance(conv.padding, tuple) else (0, 0)
@@ -49,13 +54,19 @@ def _matmul_forward(conv: nn.Conv2d) -> Callable[[torch.Tensor], torch.Tensor]:
 def pointwise_as_matmul(module: nn.Module, below: int = 8) -> Iterator[int]:
     """Inside the block, narrow 1x1 convolutions of ``module`` run as matrix products; yields how many.
 
-    Layers with a non-zero padding mode other than zeros keep their own forward.
+    Layers with a non-zero padding mode other than zeros keep their own forward. Narrow layers with a
+    forward of their own (QAT's fake-quantized and fused conv+BN layers) cannot be rewritten, so oneDNN
+    is switched off for the block instead when the model has any.
     """
-    convs = [m for m in narrow_pointwise(module, below) if m.padding_mode == "zeros" and not isinstance(m.padding, str)]
+    narrow = narrow_pointwise(module, below)
+    convs = [m for m in narrow if m.padding_mode == "zeros" and not isinstance(m.padding, str) and not _own_forward(m)]
+    old = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = old and not any(_own_forward(m) for m in narrow)
     for m in convs:
         m.forward = _matmul_forward(m)  # type: ignore[method-assign]
     try:
         yield len(convs)
     finally:
+        torch.backends.mkldnn.enabled = old
         for m in convs:
             vars(m).pop("forward", None)
