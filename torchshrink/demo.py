@@ -7,8 +7,8 @@ It is an ordinary recipe run (:func:`torchshrink.pipeline.run_recipe`): it saves
 resumes from the last finished one when run again.
 
 >>> r = demo_recipe(DemoConfig(train_size=2000, epochs=1))
->>> r["data"]["train_size"], {s.get("epochs") for step in r["steps"] for s in step.values()} - {None}
-(2000, {1})
+>>> r["data"]["train_size"], [(n, s["epochs"]) for step in r["steps"] for n, s in step.items() if "epochs" in s]
+(2000, [('train', 1), ('train', 1), ('distill', 1), ('distill', 1), ('finetune', 2)])
 """
 from __future__ import annotations
 
