@@ -122,3 +122,25 @@ def test_a_step_whose_package_is_missing_fails_dry_run_clearly():
                                check_data=False)
     assert problems == ["steps[1] _needs_missing: this step needs torchshrink.not_a_package, which this version of "
                         "torchshrink does not have yet; remove it from the recipe"]
+
+
+def test_a_branch_is_measured_but_the_chain_goes_on_from_the_model_before_it(tmp_path):
+    import torch
+
+    from torchshrink.models import load_model
+
+    out = tmp_path / "run"
+    steps = [{"train": {"target": "teacher", "epochs": 1}},
+             {"train": {"epochs": 1, "lr": 0.5, "label": "side", "branch": True}},
+             {"evaluate": {}}, {"export": {}}]
+    run_recipe(tiny_recipe(out, steps), progress=False, report=False)
+    state = json.loads((out / "stages.json").read_text())
+    assert [s["label"] for s in state["stages"]] == ["teacher", "side"]
+    assert "test_top1" not in state["stages"][1]["metrics"]  # evaluate measured the chain's model, not the branch
+    side = load_model(out / "steps" / "02_side" / "model.pt")
+    chain = load_model(out / "model.pt")  # exported after the branch: the untrained model from before it
+    assert not torch.equal(side.fc.weight, chain.fc.weight)
+    problems = validate_recipe({"data": DATA, "model": {"name": "resnet8"},
+                                "steps": [{"evaluate": {"branch": True}}, {"train": {"branch": "yes"}}]})
+    assert any("evaluate" in p and "branch" in p for p in problems)
+    assert any("branch: must be true or false" in p for p in problems)

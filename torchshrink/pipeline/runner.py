@@ -17,6 +17,7 @@ Folder layout of a run::
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -156,14 +157,18 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
         target = getattr(spec.settings, "target", "model")
         rec = distributed.on_main(lambda: json.loads(done.read_text()) if done.is_file() else None)
         if rec is not None:
-            model = _load_or_none(folder / "model.pt") or model
-            teacher = _load_or_none(folder / "teacher.pt") or teacher
+            if not spec.branch:
+                model = _load_or_none(folder / "model.pt") or model
+                teacher = _load_or_none(folder / "teacher.pt") or teacher
             say(f"== step {spec.index}/{n}: {spec.label} (finished earlier, reused)")
         else:
             say(f"== step {spec.index}/{n}: {spec.label} ({_describe(spec.raw[spec.name])})")
             distributed.on_main(folder.mkdir, parents=True, exist_ok=True)
-            ctx = StepContext(model=model, teacher=teacher, loaders=loaders, out=folder, seed=r.seed, device=r.device,
-                              progress=progress, label=spec.label, stages=[dict(s) for s in stages])
+            # a branch works on copies: the steps after it go on from the models before it
+            ctx = StepContext(model=copy.deepcopy(model) if spec.branch else model,
+                              teacher=copy.deepcopy(teacher) if spec.branch else teacher, loaders=loaders, out=folder,
+                              seed=r.seed, device=r.device, progress=progress, label=spec.label,
+                              stages=[dict(s) for s in stages])
             t0 = time.perf_counter()
             result: StepOutput = run_step(info, spec.name, ctx, spec.settings)  # in every process (see ranks.py)
             seconds = time.perf_counter() - t0
@@ -171,24 +176,25 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
                    "settings": spec.raw[spec.name], "seconds": seconds, "history": result.history,
                    "train_time_per_epoch_s": result.train_time_per_epoch_s, "layers": result.layers,
                    "size_bytes": result.size_bytes, "macs": result.macs, "metrics": result.metrics,
-                   "notes": result.notes, "stage": info.stage}
+                   "notes": result.notes + (["a branch: the steps after it go on from the model before it"]
+                                            if spec.branch else []), "stage": info.stage, "branch": spec.branch}
             if result.model is not None:
-                model = result.model.cpu()
                 if distributed.is_main():
-                    save_model(model, folder / "model.pt")
+                    save_model(result.model.cpu(), folder / "model.pt")
+                model = model if spec.branch else result.model.cpu()
             if result.teacher is not None:
-                teacher = result.teacher.cpu()
                 if distributed.is_main():
-                    save_model(teacher, folder / "teacher.pt")
+                    save_model(result.teacher.cpu(), folder / "teacher.pt")
+                teacher = teacher if spec.branch else result.teacher.cpu()
             if distributed.is_main():
                 write_json(done, rec)  # written last: its presence means the step finished
             say(f"   {spec.label} done in {seconds:.1f} s")
         if rec.get("stage"):
             rec["model_file"] = str(folder / ("teacher.pt" if target == "teacher" else "model.pt"))
             stages.append(rec)
-        elif stages:  # evaluate/measure results belong to the latest stage of the same model
+        elif stages:  # evaluate/measure results belong to the latest stage of the same model (not a branch)
             for s in reversed(stages):
-                if s["role"] == target:
+                if s["role"] == target and not s.get("branch"):
                     s.setdefault("metrics", {}).update(rec.get("metrics", {}))
                     break
     if not distributed.is_main():  # under torchrun: rank 0 measures and reports
