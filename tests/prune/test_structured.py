@@ -123,3 +123,18 @@ def test_bad_configs_name_the_fix():
         prune_(m, StructuredConfig(ratio=0.3, importance="l3"), input_shape=(3, 8, 8))
     with pytest.raises(ConfigError, match="no layer 'conv9'"):
         prune_(m, StructuredConfig(ratio=0.3, exclude=["conv9"]), input_shape=(3, 8, 8))
+
+
+def test_a_frozen_model_is_pruned_and_stays_frozen():
+    """A model a distiller used as its teacher has requires_grad off; pruning must still remove channels."""
+    from torchshrink.measure import count_macs
+    from torchshrink.models import create_model
+    from torchshrink.prune import StructuredConfig, prune_
+
+    m = create_model("resnet8", 10, 1)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    before = count_macs(m, (1, 16, 16))
+    prune_(m, StructuredConfig(ratio=0.5), (1, 16, 16))
+    assert count_macs(m, (1, 16, 16)) < 0.5 * before
+    assert not any(p.requires_grad for p in m.parameters())

@@ -14,7 +14,7 @@ class Run:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        p.add_argument("recipe", help="recipe file (YAML), e.g. recipes/demo.yaml")
+        p.add_argument("recipe", help="recipe file (YAML), e.g. torchshrink/recipes/demo.yaml")
         p.add_argument("--dry-run", action="store_true",
                        help="validate the whole recipe (names, types, ranges, data, step order) and stop")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -146,7 +146,24 @@ def _example(model: nn.Module, input_shape: Sequence[int]) -> torch.Tensor:
 
 def _prune_at(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape: Sequence[int],
               batches: list | None) -> list:
-    """Prune ``model`` in place at channel ``ratio``; returns Torch-Pruning's history of removed channels."""
+    """Prune ``model`` in place at channel ``ratio``; returns Torch-Pruning's history of removed channels.
+
+    Torch-Pruning leaves parameters that do not require gradients alone, so a frozen model (e.g. one a
+    distiller used as its teacher) is unfrozen for the pruning and frozen again afterwards.
+    """
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    for n, p in model.named_parameters():
+        p.requires_grad_(True)
+    try:
+        return _prune_unfrozen(model, cfg, ratio, input_shape, batches)
+    finally:
+        for n, p in model.named_parameters():  # by name: pruning replaces the Parameter objects
+            if n in frozen:
+                p.requires_grad_(False)
+
+
+def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape: Sequence[int],
+                    batches: list | None) -> list:
     if cfg.importance in NEEDS_GRADIENTS:
         if not batches:
             raise ConfigError(f"importance {cfg.importance!r} needs a few training batches; pass batches=... "
