@@ -138,3 +138,19 @@ def test_a_frozen_model_is_pruned_and_stays_frozen():
     prune_(m, StructuredConfig(ratio=0.5), (1, 16, 16))
     assert count_macs(m, (1, 16, 16)) < 0.5 * before
     assert not any(p.requires_grad for p in m.parameters())
+
+
+def test_recovery_with_kd_hands_the_teacher_back_trainable():
+    import copy
+
+    from torchshrink.data import DataConfig, build_loaders
+    from torchshrink.engine import FitConfig
+    from torchshrink.models import create_model
+    from torchshrink.prune.recover import recover
+
+    L = build_loaders(DataConfig(name="synthetic", train_size=32, test_size=16, batch_size=16))
+    teacher = create_model("resnet8", L.num_classes, 1, width=0.5)
+    student = copy.deepcopy(teacher)
+    recover(student, L.train, None, FitConfig(epochs=1), teacher=teacher, distiller="kd", input_shape=L.input_shape,
+            progress=False, quiet=True)
+    assert all(p.requires_grad for p in teacher.parameters())

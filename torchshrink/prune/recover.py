@@ -47,5 +47,10 @@ def recover(pruned: nn.Module, train_loader: Any, val_loader: Any | None, cfg: F
     factory = resolve_distiller(distiller, input_shape)
     if factory is not None and teacher is None:
         raise ConfigError("a distiller needs the unpruned model as teacher; pass teacher=...")
+    flags = [(p, p.requires_grad) for p in teacher.parameters()] if teacher is not None else []
     task = factory(pruned, teacher.eval()) if factory is not None else pruned
-    return fit(task, train_loader, val_loader, cfg, out_dir=out_dir, callbacks=list(callbacks), **fit_kwargs)
+    try:
+        return fit(task, train_loader, val_loader, cfg, out_dir=out_dir, callbacks=list(callbacks), **fit_kwargs)
+    finally:  # distillers freeze their teacher; hand the unpruned model back as it came
+        for p, flag in flags:
+            p.requires_grad_(flag)
