@@ -122,3 +122,29 @@ def test_divergence_before_the_first_checkpoint_says_there_is_none(synth, tmp_pa
         fit(_Flaky(nan_from=1), synth.train, None, cfg, out_dir=tmp_path, progress=False)
     assert "at epoch 1, step 1, before any checkpoint was saved; rerun the same command" in str(e.value)
     assert "--lr 0.005" in str(e.value) and "is kept" not in str(e.value)
+
+
+def test_a_recipe_step_that_diverges_names_the_step_and_resumes_with_a_lower_lr(tmp_path):
+    """In a recipe the fix is the step's ``lr``: the message says so, and the recipe run again with it resumes
+    (the teacher step is reused, the diverged step goes on from its last good epoch)."""
+    import re
+
+    from torchshrink.pipeline import run_recipe
+
+    def recipe(lr):
+        return {"out": str(tmp_path / "run"), "threads": 1, "measure": {"latency": False},
+                "data": {"name": "synthetic", "train_size": 128, "batch_size": 32, "val_fraction": 0},
+                "model": {"name": "resnet8", "kwargs": {"width": 0.25}},
+                "steps": [{"train": {"epochs": 1, "label": "first"}},
+                          {"train": {"epochs": 3, "lr": lr, "schedule": "constant", "warmup_epochs": 10}}]}
+
+    with pytest.raises(DivergenceError) as e:
+        run_recipe(recipe(3000.0), progress=False, quiet=True, report=False)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("step 2 (train): ") and "last good checkpoint" in msg
+    lr = float(re.search(r"\(e\.g\. lr: (\S+)\)", msg).group(1))
+    assert lr == 300.0
+    run_recipe(recipe(lr), progress=False, quiet=True, report=False)  # accepted as the same run, resumed
+    hist = load_checkpoint(tmp_path / "run" / "steps" / "02_train" / "fit" / "checkpoint.pt")["history"]
+    assert [r["epoch"] for r in hist] == [1, 2, 3]
+    assert hist[-1]["lr"] < hist[-2]["lr"]  # the warm-up resumed from a kept epoch, at the tenfold lower rate

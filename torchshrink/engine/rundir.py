@@ -5,6 +5,7 @@ config fails unless ``overwrite=True``; the same config resumes.
 """
 from __future__ import annotations
 
+import fnmatch
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:
     """Dotted keys whose values differ between two nested dicts."""
     if isinstance(a, dict) and isinstance(b, dict):
         return set().union(*(_differences(a.get(k), b.get(k), f"{prefix}{k}.") for k in set(a) | set(b)))
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):  # e.g. a recipe's steps, by position
+        return set().union(*(_differences(x, y, f"{prefix}{i}.") for i, (x, y) in enumerate(zip(a, b))))
     return set() if a == b else {prefix.rstrip(".")}
 
 
@@ -41,7 +44,8 @@ def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = F
                     may_change: tuple[str, ...] = ("train.optim.lr", "quantize.lr")) -> tuple[Path, bool]:
     """Create or reuse ``out`` for a run of ``config``; returns (folder, resuming).
 
-    ``may_change`` names dotted settings (e.g. ``"train.optim.lr"``) that an unfinished run (no ``metrics.json``
+    ``may_change`` names dotted settings (e.g. ``"train.optim.lr"``; shell-style patterns such as
+    ``"steps.*.*.lr"`` match list positions too) that an unfinished run (no ``metrics.json``
     yet) may resume with a new value (by default the learning rate, so a run that diverged resumes with a lower one,
     as its error message says); any other difference is another run, refused unless ``overwrite``.
 
@@ -62,7 +66,7 @@ def prepare_run_dir(out: str | Path, config: dict[str, Any], overwrite: bool = F
             write_text(old, text)  # only the config of a run that never got going (e.g. a bad option): no results lost
             return out, False
         if not same and previous is not None and may_change and not (out / FINISHED).exists() \
-                and _differences(previous, now) <= set(may_change):
+                and all(any(fnmatch.fnmatchcase(d, pat) for pat in may_change) for d in _differences(previous, now)):
             write_text(old, text)  # an unfinished run resumes with the new values (e.g. a lower lr after divergence)
             return out, True
         if not same:

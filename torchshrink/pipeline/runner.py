@@ -30,7 +30,7 @@ from ..config import load_yaml
 from ..data import build_loaders
 from ..engine import distributed
 from ..engine.rundir import prepare_run_dir
-from ..errors import ConfigError
+from ..errors import ConfigError, DivergenceError
 from ..io import write_json
 from ..models import create_model, load_model, save_model
 from .recipe import STEPS, ModelSource, Recipe, parse_recipe, validate_recipe
@@ -136,7 +136,8 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
     if r.threads:
         torch.set_num_threads(r.threads)
     torch.manual_seed(r.seed)
-    out, resuming = distributed.on_main(prepare_run_dir, r.out, data, overwrite)  # rank 0 writes, every rank runs
+    out, resuming = distributed.on_main(prepare_run_dir, r.out, data, overwrite,  # rank 0 writes, every rank runs
+                                        may_change=("steps.*.*.lr",))  # a lower lr after divergence resumes
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     if resuming:
         say(f"resuming the run in {out} (finished steps are reused)")
@@ -170,7 +171,10 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
                               seed=r.seed, device=r.device, progress=progress, label=spec.label,
                               stages=[dict(s) for s in stages])
             t0 = time.perf_counter()
-            result: StepOutput = run_step(info, spec.name, ctx, spec.settings)  # in every process (see ranks.py)
+            try:
+                result: StepOutput = run_step(info, spec.name, ctx, spec.settings)  # in every process (see ranks.py)
+            except DivergenceError as e:
+                raise _step_diverged(e, spec) from None
             seconds = time.perf_counter() - t0
             rec = {"label": spec.label, "step": spec.name, "index": spec.index, "role": target,
                    "settings": spec.raw[spec.name], "seconds": seconds, "history": result.history,
@@ -209,6 +213,17 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
         write_report(out, minutes=(time.perf_counter() - t_start) / 60)
         say(f"report: {out / 'report.html'} and {out / 'report.md'}")
     return out
+
+
+def _step_diverged(e: DivergenceError, spec: Any) -> DivergenceError:
+    """The divergence message of a recipe step: which step, what is kept, the recipe setting to lower."""
+    what = getattr(e, "what", str(e))
+    lr = getattr(e, "suggested_lr", None)
+    fix = f"lr: {lr}" if lr else "a lower lr"
+    kept = ("its last good checkpoint and the finished steps are kept" if getattr(e, "kept", False)
+            else "the finished steps are kept")
+    return DivergenceError(f"step {spec.index} ({spec.label}): {what}; {kept}; give this step a lower learning rate "
+                           f"in the recipe (e.g. {fix}) and run the recipe again to resume")
 
 
 def _describe(settings: dict[str, Any]) -> str:
