@@ -53,6 +53,24 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
+def _clip_outliers(xy: list[tuple[float, float]], gap: float = 25.0) -> tuple[list[tuple[float, float]], float, set[int]]:
+    """Points whose top-1 lies more than ``gap`` points below the median are moved up to a floor under the rest.
+
+    Returns the points to draw, the floor and the indices moved, so one broken stage does not squash the others.
+
+    >>> _clip_outliers([(1, 80.0), (2, 82.0), (3, 6.0)])
+    ([(1, 80.0), (2, 82.0), (3, 78.0)], 78.0, {2})
+    """
+    ys = sorted(y for _, y in xy)
+    median = ys[len(ys) // 2]
+    far = {i for i, (_, y) in enumerate(xy) if y < median - gap}
+    if not far or len(far) == len(xy):
+        return list(xy), min(ys), set()
+    rest = [y for i, (_, y) in enumerate(xy) if i not in far]
+    floor = min(rest) - max(2.0, (max(rest) - min(rest)) * 0.5)
+    return [(x, floor if i in far else y) for i, (x, y) in enumerate(xy)], floor, far
+
+
 def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, title: str) -> Path | None:
     """Top-1 against a cost (``x_key`` of each point's measurement), one colour per run, the Pareto front dashed.
 
@@ -68,8 +86,9 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
         xlabel = f"{xlabel} ({unit})"
     runs = list(dict.fromkeys(p["run"] for p in pts))
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    xy = [(float(p["measurement"][x_key]) / scale, float(p["measurement"]["top1"])) for p in pts]
-    front = pareto_front(xy)
+    true_xy = [(float(p["measurement"][x_key]) / scale, float(p["measurement"]["top1"])) for p in pts]
+    front = pareto_front(true_xy)
+    xy, floor, far = _clip_outliers(true_xy)
     if len(front) > 1:
         ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="0.55", lw=1.2, zorder=1,
                 label="Pareto front")
@@ -80,17 +99,20 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
     if front:
         ax.scatter([xy[i][0] for i in front], [xy[i][1] for i in front], s=130, facecolors="none", edgecolors="0.2",
                    linewidth=1.0, zorder=2, label="on the Pareto front")
+    if far:  # stages far below the rest (e.g. pruned before fine-tuning) sit on the bottom edge, value in the label
+        ax.scatter([xy[i][0] for i in far], [xy[i][1] for i in far], s=60, marker="v", color="0.35", zorder=4)
     labels: dict[tuple[float, float], list[str]] = {}  # stages at the same spot share one label
     for i, p in enumerate(pts):
-        labels.setdefault((round(xy[i][0], 3), round(xy[i][1], 2)), []).append(p["label"])
+        name = f"{p['label']} ({true_xy[i][1]:.1f}%, off scale)" if i in far else p["label"]
+        labels.setdefault((round(xy[i][0], 3), round(xy[i][1], 2)), []).append(name)
     for (x, y), names in labels.items():
         ax.annotate(", ".join(dict.fromkeys(names)), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8, color="0.15")
     xs = [x for x, _ in xy]
     if min(xs) > 0 and max(xs) / min(xs) > 8:
         ax.set_xscale("log")
-    ys = [y for _, y in xy]
+    ys = [y for i, (_, y) in enumerate(xy) if i not in far]
     pad = max(0.5, (max(ys) - min(ys)) * 0.15)
-    ax.set_ylim(min(ys) - pad, max(ys) + pad)
+    ax.set_ylim(min(ys + ([floor] if far else [])) - pad, max(ys) + pad)
     ax.margins(x=0.15)
     if ax.get_xscale() == "log":  # plain numbers, not 3x10^1
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
