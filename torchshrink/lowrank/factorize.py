@@ -31,6 +31,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..measure.latency import fixed_threads, latency_many
 from ..models.files import MODEL_TRANSFORMS, record_transform
+from ..transform_report import TransformReport, fmt_opt, fmt_params
 from . import compact, cp, svd, tucker  # noqa: F401  (register the methods)
 from .base import METHODS, Factorized, Method, dense_cost, rel_error
 from .rank import SELECTORS, macs_ranks, select_ranks
@@ -104,44 +105,14 @@ class LayerReport:
     reason: str = ""
 
 
-@dataclass
-class FactorizeReport:
-    """Per-layer report of a :func:`factorize_` call."""
+class FactorizeReport(TransformReport):
+    """Per-layer report of a :func:`factorize_` call (ranks, error, params, timing, decision)."""
 
-    layers: list[LayerReport]
-    config: dict[str, Any]
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def kept(self) -> list[LayerReport]:
-        return [l for l in self.layers if l.kept]
-
-    @property
-    def skipped(self) -> list[LayerReport]:
-        return [l for l in self.layers if not l.kept]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "seconds": self.seconds, "notes": self.notes,
-                "layers": [asdict(l) for l in self.layers]}
-
-    def table(self) -> str:
-        """A readable per-layer table (ranks, error, params, MACs, timing, decision)."""
-        head = f"{'layer':<28} {'method':<10} {'ranks':<12} {'err':>6} {'params':>15} {'ms dense->fact':>17} {'x':>5}  decision"
-        rows = [head, "-" * len(head)]
-        for l in self.layers:
-            err = f"{l.error:.3f}" if l.error is not None else "-"
-            par = f"{l.params}->{l.params_after}" if l.params_after is not None else f"{l.params}"
-            ms = f"{l.dense_ms:.2f}->{l.factorized_ms:.2f}" if l.dense_ms is not None else "-"
-            sp = f"{l.speedup:.2f}" if l.speedup is not None else "-"
-            rows.append(f"{l.name[:28]:<28} {l.method:<10} {str(l.ranks)[:12]:<12} {err:>6} {par:>15} {ms:>17} {sp:>5}  "
-                        f"{'kept' if l.kept else 'skipped: ' + l.reason}")
-        k = self.kept
-        p0 = sum(l.params for l in k)
-        p1 = sum(l.params_after or 0 for l in k)
-        rows.append(f"kept {len(k)} of {len(self.layers)} layers; their parameters {p0} -> {p1}; "
-                    f"{self.seconds:.1f} s")
-        return "\n".join(rows + self.notes)
+    COLUMNS = (("layer", 28, lambda l: l.name), ("method", 10, lambda l: l.method),
+               ("ranks", 12, lambda l: str(l.ranks)[:12]), ("err", 6, lambda l: fmt_opt(l.error)),
+               ("params", 15, fmt_params),
+               ("ms dense->fact", 17, lambda l: f"{l.dense_ms:.2f}->{l.factorized_ms:.2f}" if l.dense_ms is not None else "-"),
+               ("x", 5, lambda l: fmt_opt(l.speedup, ".2f")))
 
 
 def _describe(m: nn.Module) -> str:

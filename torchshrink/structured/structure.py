@@ -33,6 +33,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..lowrank.factorize import _set, time_replacement, trace_shapes
 from ..models.files import MODEL_TRANSFORMS, record_transform
+from ..transform_report import TransformReport, fmt_opt, fmt_params
 from .base import BlockStructured
 from .circulant import BlockCirculant
 from .toeplitz import BlockToeplitz
@@ -104,52 +105,14 @@ class LayerReport:
     reason: str = ""
 
 
-@dataclass
-class StructureReport:
-    """Per-layer report of a :func:`structure_` call."""
+class StructureReport(TransformReport):
+    """Per-layer report of a :func:`structure_` call (parameters, projection error, timing, decision)."""
 
-    layers: list[LayerReport]
-    config: dict[str, Any]
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def kept(self) -> list[LayerReport]:
-        return [l for l in self.layers if l.kept]
-
-    @property
-    def skipped(self) -> list[LayerReport]:
-        return [l for l in self.layers if not l.kept]
-
-    @property
-    def params_before(self) -> int:
-        """Parameters of the kept layers before the change."""
-        return sum(l.params for l in self.kept)
-
-    @property
-    def params_after(self) -> int:
-        """Parameters of the kept layers after the change."""
-        return sum(l.params_after or 0 for l in self.kept)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "seconds": self.seconds, "notes": self.notes,
-                "params_before": self.params_before, "params_after": self.params_after,
-                "layers": [asdict(l) for l in self.layers]}
-
-    def table(self) -> str:
-        """A readable per-layer table (parameters, projection error, timing, decision)."""
-        head = f"{'layer':<26} {'kind':<22} {'params':>15} {'err':>6} {'ms dense->struct':>18} {'x':>5}  decision"
-        rows = [head, "-" * len(head)]
-        for l in self.layers:
-            par = f"{l.params}->{l.params_after}" if l.params_after is not None else f"{l.params}"
-            err = f"{l.error:.3f}" if l.error is not None else "-"
-            ms = f"{l.dense_ms:.2f}->{l.structured_ms:.2f}" if l.dense_ms is not None else "-"
-            sp = f"{l.speedup:.2f}" if l.speedup is not None else "-"
-            rows.append(f"{l.name[:26]:<26} {l.layer[:22]:<22} {par:>15} {err:>6} {ms:>18} {sp:>5}  "
-                        f"{('kept' + (': ' + l.reason if l.reason else '')) if l.kept else 'skipped: ' + l.reason}")
-        rows.append(f"kept {len(self.kept)} of {len(self.layers)} layers; their parameters {self.params_before} -> "
-                    f"{self.params_after}; {self.seconds:.1f} s")
-        return "\n".join(rows + self.notes)
+    COLUMNS = (("layer", 26, lambda l: l.name), ("kind", 22, lambda l: l.layer[:22]), ("params", 15, fmt_params),
+               ("err", 6, lambda l: fmt_opt(l.error)),
+               ("ms dense->struct", 18,
+                lambda l: f"{l.dense_ms:.2f}->{l.structured_ms:.2f}" if l.dense_ms is not None else "-"),
+               ("x", 5, lambda l: fmt_opt(l.speedup, ".2f")))
 
 
 def _describe(m: nn.Module) -> str:

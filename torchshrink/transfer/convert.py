@@ -26,6 +26,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..lowrank.factorize import _set
 from ..models.files import MODEL_TRANSFORMS, record_transform
+from ..transform_report import TransformReport, fmt_opt, fmt_params
 from ..models.registry import create_model, register_model
 from .base import GROUPS, TransferredConv2d
 from .crelu import CReLUConv2d
@@ -71,41 +72,12 @@ class LayerReport:
     reason: str = ""
 
 
-@dataclass
-class TransferReport:
-    """Per-layer report of a :func:`transfer_filters_` call."""
+class TransferReport(TransformReport):
+    """Per-layer report of a :func:`transfer_filters_` call (parameters, fit error, decision)."""
 
-    layers: list[LayerReport]
-    config: dict[str, Any]
-    seconds: float = 0.0
-
-    @property
-    def kept(self) -> list[LayerReport]:
-        return [l for l in self.layers if l.kept]
-
-    @property
-    def params_before(self) -> int:
-        return sum(l.params for l in self.kept)
-
-    @property
-    def params_after(self) -> int:
-        return sum(l.params_after or 0 for l in self.kept)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"config": self.config, "seconds": self.seconds, "params_before": self.params_before,
-                "params_after": self.params_after, "layers": [asdict(l) for l in self.layers]}
-
-    def table(self) -> str:
-        head = f"{'layer':<26} {'kind':<22} {'params':>15} {'err':>6}  decision"
-        rows = [head, "-" * len(head)]
-        for l in self.layers:
-            par = f"{l.params}->{l.params_after}" if l.params_after is not None else f"{l.params}"
-            err = f"{l.error:.3f}" if l.error is not None else "-"
-            rows.append(f"{l.name[:26]:<26} {l.layer[:22]:<22} {par:>15} {err:>6}  "
-                        f"{'kept' if l.kept else 'skipped: ' + l.reason}")
-        rows.append(f"kept {len(self.kept)} of {len(self.layers)} convolutions; their parameters {self.params_before} -> "
-                    f"{self.params_after}; {self.seconds:.1f} s")
-        return "\n".join(rows)
+    COLUMNS = (("layer", 26, lambda l: l.name), ("kind", 22, lambda l: l.layer[:22]), ("params", 15, fmt_params),
+               ("err", 6, lambda l: fmt_opt(l.error)))
+    NOUN = "convolutions"
 
 
 def _why_not(m: nn.Conv2d, cls: type[TransferredConv2d], cfg: TransferConfig) -> str | None:
