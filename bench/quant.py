@@ -1,6 +1,7 @@
 """Benchmark: int8 (PTQ, QAT), 4-bit, binary, codebook and Deep Compression on Fashion-MNIST.
 
-A ResNet-8 is trained on a Fashion-MNIST subset (cached in ``.cache/quant``); each method starts from
+A ResNet-8x4 (the CIFAR distillation benchmarks' student) is trained on a Fashion-MNIST subset (cached in
+``.cache/quant/<model>``); each method starts from
 it. Every compressed model is written to its own file format and evaluated AFTER reloading from that
 file (int8: ``save_model``/``load_model``; k-bit and binary: packed ``.tspk``; codebook and
 prune+codebook+Huffman: ``.tsdc``), so ``size_bytes`` is the real file size. Latency at batch 1 and
@@ -39,10 +40,10 @@ from torchshrink.quant.qat import convert_qat, prepare_qat, qat_task  # noqa: E4
 
 warnings.filterwarnings("ignore")
 CACHE = ROOT / ".cache" / "quant"
-S = {"model": "resnet8", "train_size": 6000, "test_size": 2000, "batch_size": 128, "epochs": 4, "lr": 0.1,
+S = {"model": "resnet8x4", "train_size": 6000, "test_size": 2000, "batch_size": 128, "epochs": 4, "lr": 0.1,
      "calib_batches": 8, "observer": "histogram", "qat_epochs": 1, "qat_lr": 0.005, "lowbit_bits": 4,
      "lowbit_epochs": 1, "binary_epochs": 1, "ft_lr": 0.01, "codebook_bits": 4, "centroid_epochs": 1,
-     "centroid_lr": 0.001, "sparsity": 0.9, "edge_sparsity": 0.6, "prune_epochs": 1, "threads": 2, "train_threads": 1, "repeats": 30,
+     "centroid_lr": 0.001, "sparsity": 0.9, "edge_sparsity": 0.6, "prune_epochs": 1, "threads": 2, "train_threads": 2, "repeats": 30,
      "seed": 0}
 
 
@@ -52,7 +53,7 @@ def fcfg(epochs: int, lr: float) -> FitConfig:
 
 def cached(name: str, make, loaders, epochs: int, lr: float):
     """Train ``make()`` (a model or a task) into .cache/quant/name unless finished before."""
-    path = CACHE / name / "model.pt"
+    path = CACHE / S["model"] / name / "model.pt"
     obj = make()
     if path.exists():
         state = torch.load(path, weights_only=True)
@@ -60,7 +61,7 @@ def cached(name: str, make, loaders, epochs: int, lr: float):
         print(f"[{name}] reusing {path}", flush=True)
         return obj
     t0 = time.perf_counter()
-    fit(obj, loaders.train, loaders.val, fcfg(epochs, lr), out_dir=CACHE / name, desc=name)
+    fit(obj, loaders.train, loaders.val, fcfg(epochs, lr), out_dir=path.parent, desc=name)
     print(f"[{name}] trained in {time.perf_counter() - t0:.0f}s", flush=True)
     torch.save(obj.state_dict(), path)
     return obj
@@ -71,11 +72,11 @@ def main() -> None:
     ap.add_argument("--no-pt2e", action="store_true", help="skip torchao PT2E + torch.compile")
     args = ap.parse_args()
     torch.manual_seed(S["seed"])
-    torch.set_num_threads(S["train_threads"])  # 1 thread trains fastest on a busy 2-core machine
+    torch.set_num_threads(S["train_threads"])
     loaders = build_loaders(DataConfig(name="fashion_mnist", train_size=S["train_size"], test_size=S["test_size"],
                                        batch_size=S["batch_size"], seed=S["seed"]))
     shape = loaders.input_shape
-    files = CACHE / "files"
+    files = CACHE / S["model"] / "files"
     files.mkdir(parents=True, exist_ok=True)
     new = lambda: create_model(S["model"], num_classes=loaders.num_classes, in_channels=shape[0])  # noqa: E731
 
@@ -167,10 +168,18 @@ def main() -> None:
                        **extra.get(k, {}))
             for k, mm in ms.items()]
 
+    # speed only: the same int8 path on the narrower ResNet-20 (untrained), to show how the gain depends on width
+    r20 = create_model("resnet20", num_classes=loaders.num_classes, in_channels=shape[0]).eval()
+    q20 = quantize_ptq(r20, calib, PTQConfig(engine="x86", observer=S["observer"], calib_batches=S["calib_batches"]))
+    sm = measure_many({"resnet20 float": r20, "resnet20 int8 ptq fx/x86": q20}, shape, None, batch_size=64,
+                      repeats=S["repeats"], threads=S["threads"])
+    rows.append(result_row(sm["resnet20 float"], "float (speed only)", S["seed"]))
+    rows.append(result_row(sm["resnet20 int8 ptq fx/x86"], "ptq int8 x86 (speed only)", S["seed"], sm["resnet20 float"]))
+
     meta = bench_meta(S)
     cols = ["name", "method", "top1", "size_bytes", "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
             "speedup_b64", "top1_drop", "params", "macs", "seed"]
-    head = ("Fashion-MNIST subset, ResNet-8. top1 after reloading each model from its file; size_ratio = float "
+    head = (f"Fashion-MNIST subset, {S['model']}. top1 after reloading each model from its file; size_ratio = float "
             "file / file; speedup = float latency / latency (2 threads, interleaved timing).\n\n")
     write_results("quant", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols,
                   notes=head + "PT2E rows pending (written when torch.compile finishes).")
@@ -203,7 +212,7 @@ def main() -> None:
     text = head + "\n".join(notes)
     write_results("quant", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=text)
     for r in rows:
-        print(f"{r['name']:28s} top1 {r['top1']:.2f} size {r['size_bytes']:>9d} b1 {r['latency_ms_b1']:.3f}ms "
+        print(f"{r['name']:28s} top1 {r['top1'] if r['top1'] is None else round(r['top1'], 2)} size {r['size_bytes']:>9d} b1 {r['latency_ms_b1']:.3f}ms "
               f"b64 {r['latency_ms_b64']:.2f}ms x{r.get('speedup_b1') or 1:.2f}/x{r.get('speedup_b64') or 1:.2f} "
               f"size/{r.get('size_ratio') or 1:.1f}", flush=True)
 

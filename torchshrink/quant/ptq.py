@@ -231,4 +231,28 @@ def quantize_pt2e(model: nn.Module, batches: list[torch.Tensor], compile: bool =
         for b in batches:
             prepared(b)
     q = convert_pt2e(prepared)
-    return torch.compile(q) if compile else q
+    try:
+        from torchao.quantization.pt2e import move_exported_model_to_eval
+
+        move_exported_model_to_eval(q)
+    except ImportError:
+        pass
+    return InferenceGraph(torch.compile(q) if compile else q)
+
+
+class InferenceGraph(nn.Module):
+    """An exported int8 graph (PT2E), for inference only: ``train()``/``eval()`` leave the graph as it is.
+
+    Exported models refuse ``train()``/``eval()``, which every measuring and evaluating loop calls.
+    """
+
+    def __init__(self, graph: nn.Module) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.graph(x)
+
+    def train(self, mode: bool = True) -> "InferenceGraph":
+        self.training = mode  # the graph itself stays in eval mode
+        return self
