@@ -36,7 +36,7 @@ CACHE = ROOT / ".cache" / "lowrank"
 THREADS = 2  # both cores (run it on an idle machine: on a busy one 2 threads time contention, not kernels)
 SETTINGS = {
     "fmnist": {"model": "vgg11", "width": 0.5, "train_size": 4000, "test_size": 1000, "epochs": 3, "lr": 0.05,
-               "batch_size": 128, "recover_epochs": 3, "recover_lr": 0.01, "measure_batch": 64, "repeats": 10,
+               "batch_size": 128, "recover_epochs": 8, "recover_lr": 0.01, "measure_batch": 64, "repeats": 10,
                "variants": [
                    {"name": "tucker c3", "conv": "tucker", "rank": "compression", "compression": 3.0},
                    {"name": "tucker energy .9", "conv": "tucker", "rank": "energy", "energy": 0.9},
