@@ -41,8 +41,8 @@ from torchshrink.prune.sparse_io import sparse_sizes  # noqa: E402
 MODEL = "resnet20"          # CIFAR-style ResNet-20 (16-32-64 channels)
 TRAIN_SIZE = 4000           # Fashion-MNIST training images (subset; 10% of them held out for validation)
 TEST_SIZE = 2000            # test images
-BASE_EPOCHS = 5             # base model training epochs
-RECOVER_EPOCHS = 3          # fine-tuning epochs after pruning (also given to the dense control)
+BASE_EPOCHS = 15            # base model training epochs
+RECOVER_EPOCHS = 8          # fine-tuning epochs after pruning (also given to the dense control)
 RECOVER_WITH = "kd"         # recovery distils from the unpruned model (Hinton KD); the dense control uses CE
 ROUND_TO = (1, 8)           # structured variants: channel counts free, or multiples of 8 (oneDNN's blocks)
 LR, RECOVER_LR = 0.1, 0.02  # SGD learning rates, cosine schedule
