@@ -184,3 +184,25 @@ def test_save_compressed_refuses_unshared_or_parametrized(tmp_path):
     share_weights_(m, CodebookConfig(bits=2))
     with pytest.raises(ConfigError, match="bake_"):
         save_compressed(m, tmp_path / "x.tsdc")
+
+
+def test_pt2e_int8_graph_survives_eval_and_train_calls():
+    """Exported graphs refuse .eval(); every timing and evaluation loop calls it, so the wrapper must absorb it."""
+    pytest.importorskip("torchao")
+    import warnings
+
+    from torchshrink.models import create_model
+    from torchshrink.quant.ptq import InferenceGraph, quantize_pt2e
+
+    torch.manual_seed(0)
+    m = create_model("resnet8", 4, 1, width=0.5).eval()
+    batches = [torch.randn(4, 1, 12, 12) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize_pt2e(m, batches, compile=False)
+    assert isinstance(q, InferenceGraph)
+    q.eval()
+    q.train()
+    with torch.no_grad():
+        out, ref = q(batches[0]), m(batches[0])
+    assert out.shape == ref.shape and (out - ref).abs().max() < 0.1 * ref.abs().max() + 0.05
