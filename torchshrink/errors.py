@@ -27,7 +27,15 @@ class CheckpointError(TorchshrinkError):
 
 
 class DivergenceError(TorchshrinkError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced a NaN or infinite loss.
+
+    ``what`` says what went wrong, ``suggested_lr`` the lower learning rate to resume with, ``kept`` whether
+    a good checkpoint was kept: callers that run training for the user (a recipe step) reword the advice.
+    """
+
+    def __init__(self, message: str, what: str = "", suggested_lr: str | None = None, kept: bool = False) -> None:
+        super().__init__(message)
+        self.what, self.suggested_lr, self.kept = what or message, suggested_lr, kept
 
 
 def suggest(name: str, valid: Iterable[str], n: int = 3) -> str:

@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine import FitConfig, fit
+from ..engine import FitConfig, fit, requires_grad_kept
 from ..errors import ConfigError
 from ..models import create_model
 from ..models.residual_pair import ResidualPair
@@ -276,7 +276,6 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
                    fit_fn: Callable = fit) -> dict[str, Any]:
     """Train ``pair`` from ``teacher`` with RKD; returns ``{"phases": [(name, epochs, seconds_per_epoch)], "seconds"}``."""
     cfg = cfg or ResidualConfig()
-    grad_flags = [p.requires_grad for p in teacher.parameters()]
     problems = cfg.validate()
     if problems:
         raise ConfigError("; ".join(problems))
@@ -305,14 +304,13 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
     if cfg.head_epochs:
         phases.append(("head", lambda: _HeadTask(pair, teacher), cfg.head_epochs))
     record, t0 = [], time.perf_counter()
-    for name, task, epochs in phases:
-        task = task()
-        c = FitConfig(**{**fit_cfg.__dict__, "epochs": epochs})
-        res = fit_fn(task, train_loader, val_loader, c, out_dir=(Path(out_dir) / name) if out_dir else None,
-                     progress=progress, desc=f"rkd-{cfg.mode}:{name}")
-        record.append((name, epochs, res.seconds_per_epoch))
+    with requires_grad_kept(teacher):  # hand the teacher back as it came (phases froze it)
+        for name, task, epochs in phases:
+            task = task()
+            c = FitConfig(**{**fit_cfg.__dict__, "epochs": epochs})
+            res = fit_fn(task, train_loader, val_loader, c, out_dir=(Path(out_dir) / name) if out_dir else None,
+                         progress=progress, desc=f"rkd-{cfg.mode}:{name}")
+            record.append((name, epochs, res.seconds_per_epoch))
     _set_trainable(pair, [pair])
     pair.eval()
-    for p, flag in zip(teacher.parameters(), grad_flags):  # hand the teacher back as it came (phases froze it)
-        p.requires_grad_(flag)
     return {"phases": record, "seconds": time.perf_counter() - t0}

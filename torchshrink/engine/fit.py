@@ -211,15 +211,13 @@ def _diverged(what: str, history: list[dict[str, Any]], out: Path | None, cfg: F
     """The one-sentence divergence message: what happened, which checkpoint is kept, how to resume."""
     lr = f"{cfg.optim.lr / 10:g}"
     lower = f"a lower learning rate (e.g. --lr {lr})"  # every command that trains takes --lr
+    info = {"what": what, "suggested_lr": lr, "kept": bool(out is not None and history)}
     if out is None:  # nothing is checkpointed: only a fresh start helps
-        e = DivergenceError(f"{what}; rerun with {lower}")
-    elif not history:
-        e = DivergenceError(f"{what}, before any checkpoint was saved; rerun the same command with {lower}")
-    else:
-        e = DivergenceError(f"{what}; the last good checkpoint (end of epoch {history[-1]['epoch']}) is kept in "
-                            f"{str(out)!r}; rerun the same command with {lower} to resume from it")
-    e.what, e.suggested_lr, e.kept = what, lr, bool(out is not None and history)  # for callers that reword it
-    return e
+        return DivergenceError(f"{what}; rerun with {lower}", **info)
+    if not history:
+        return DivergenceError(f"{what}, before any checkpoint was saved; rerun the same command with {lower}", **info)
+    return DivergenceError(f"{what}; the last good checkpoint (end of epoch {history[-1]['epoch']}) is kept in "
+                           f"{str(out)!r}; rerun the same command with {lower} to resume from it", **info)
 
 
 def _rescale_lr(opt: torch.optim.Optimizer, sched: Any, saved_lr: float | None, lr: float) -> None:

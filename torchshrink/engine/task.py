@@ -12,6 +12,9 @@ reuse the same loop by exposing the same method. ``forward(x)`` always returns i
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -31,6 +34,28 @@ class Classifier(nn.Module):
     def forward_train(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logits = self.model(x)
         return logits, {"ce": F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)}
+
+
+@contextmanager
+def requires_grad_kept(module: nn.Module) -> Iterator[None]:
+    """Give every parameter of ``module`` its ``requires_grad`` back after the block.
+
+    Distillers freeze their teacher, pruning unfreezes what it prunes; the caller's model comes back as it
+    went in. Parameters are found by name, since pruning replaces the Parameter objects.
+
+    >>> m = nn.Linear(2, 2)
+    >>> with requires_grad_kept(m):
+    ...     _ = m.weight.requires_grad_(False)
+    >>> m.weight.requires_grad
+    True
+    """
+    flags = {n: p.requires_grad for n, p in module.named_parameters()}
+    try:
+        yield
+    finally:
+        for n, p in module.named_parameters():
+            if n in flags:
+                p.requires_grad_(flags[n])
 
 
 def as_task(obj: nn.Module, label_smoothing: float = 0.0) -> nn.Module:

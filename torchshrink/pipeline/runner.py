@@ -217,13 +217,11 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
 
 def _step_diverged(e: DivergenceError, spec: Any) -> DivergenceError:
     """The divergence message of a recipe step: which step, what is kept, the recipe setting to lower."""
-    what = getattr(e, "what", str(e))
-    lr = getattr(e, "suggested_lr", None)
-    fix = f"lr: {lr}" if lr else "a lower lr"
-    kept = ("its last good checkpoint and the finished steps are kept" if getattr(e, "kept", False)
-            else "the finished steps are kept")
-    return DivergenceError(f"step {spec.index} ({spec.label}): {what}; {kept}; give this step a lower learning rate "
-                           f"in the recipe (e.g. {fix}) and run the recipe again to resume")
+    fix = f"lr: {e.suggested_lr}" if e.suggested_lr else "a lower lr"
+    kept = "its last good checkpoint and the finished steps are kept" if e.kept else "the finished steps are kept"
+    return DivergenceError(f"step {spec.index} ({spec.label}): {e.what}; {kept}; give this step a lower learning "
+                           f"rate in the recipe (e.g. {fix}) and run the recipe again to resume", e.what,
+                           e.suggested_lr, e.kept)
 
 
 def _describe(settings: dict[str, Any]) -> str:

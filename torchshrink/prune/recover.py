@@ -9,12 +9,13 @@ pruned model is fine-tuned with plain cross-entropy. Masks from unstructured pru
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import torch.nn as nn
 
-from ..engine import FitConfig, fit
+from ..engine import FitConfig, fit, requires_grad_kept
 from ..engine.fit import FitResult
 from ..errors import ConfigError
 
@@ -47,10 +48,6 @@ def recover(pruned: nn.Module, train_loader: Any, val_loader: Any | None, cfg: F
     factory = resolve_distiller(distiller, input_shape)
     if factory is not None and teacher is None:
         raise ConfigError("a distiller needs the unpruned model as teacher; pass teacher=...")
-    flags = [(p, p.requires_grad) for p in teacher.parameters()] if teacher is not None else []
-    task = factory(pruned, teacher.eval()) if factory is not None else pruned
-    try:
+    with requires_grad_kept(teacher) if teacher is not None else nullcontext():  # distillers freeze their teacher
+        task = factory(pruned, teacher.eval()) if factory is not None else pruned
         return fit(task, train_loader, val_loader, cfg, out_dir=out_dir, callbacks=list(callbacks), **fit_kwargs)
-    finally:  # distillers freeze their teacher; hand the unpruned model back as it came
-        for p, flag in flags:
-            p.requires_grad_(flag)

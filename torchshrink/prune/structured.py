@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from ..engine.task import requires_grad_kept
 from ..errors import ConfigError, suggest
 from ..measure import count_macs, count_params
 from ..models.files import MODEL_TRANSFORMS, record_transform
@@ -151,15 +152,9 @@ def _prune_at(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape
     Torch-Pruning leaves parameters that do not require gradients alone, so a frozen model (e.g. one a
     distiller used as its teacher) is unfrozen for the pruning and frozen again afterwards.
     """
-    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-    for n, p in model.named_parameters():
-        p.requires_grad_(True)
-    try:
+    with requires_grad_kept(model):
+        model.requires_grad_(True)
         return _prune_unfrozen(model, cfg, ratio, input_shape, batches)
-    finally:
-        for n, p in model.named_parameters():  # by name: pruning replaces the Parameter objects
-            if n in frozen:
-                p.requires_grad_(False)
 
 
 def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape: Sequence[int],
