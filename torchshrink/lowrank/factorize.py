@@ -41,7 +41,32 @@ LINEAR_METHODS = ("svd", "none")
 
 
 @dataclass
-class FactorizeConfig:
+class TimingSettings:
+    """How a replacement layer earns its place: timed against the dense layer on ``device`` at ``batch_size``
+    (``repeats`` runs, ``threads`` CPU threads, 0 = as set) and kept only if ``min_speedup`` times faster.
+    Shared by ``factorize_`` and ``structure_``.
+    """
+
+    measure: bool = True
+    batch_size: int = 64
+    device: str = "cpu"
+    threads: int = 0
+    repeats: int = 10
+    min_speedup: float = 1.05
+
+    def timing_problems(self) -> list[str]:
+        p = []
+        if self.batch_size < 1 or self.repeats < 1:
+            p.append(f"batch_size and repeats: must be >= 1, got {self.batch_size} and {self.repeats}")
+        if self.threads < 0:
+            p.append(f"threads: must be >= 0, got {self.threads}")
+        if not self.min_speedup > 0:
+            p.append(f"min_speedup: must be > 0, got {self.min_speedup}")
+        return p
+
+
+@dataclass
+class FactorizeConfig(TimingSettings):
     """What to factorize, at which ranks, and how a layer earns its place (measured speed)."""
 
     conv: str = "tucker"
@@ -54,15 +79,9 @@ class FactorizeConfig:
     include: list[str] = field(default_factory=lambda: ["*"])
     exclude: list[str] = field(default_factory=list)
     min_channels: int = 8
-    measure: bool = True
-    batch_size: int = 64
-    device: str = "cpu"
-    threads: int = 0
-    repeats: int = 10
-    min_speedup: float = 1.05
 
     def validate(self) -> list[str]:
-        p = []
+        p = self.timing_problems()
         if self.conv not in CONV_METHODS:
             p.append(f"conv: must be one of {', '.join(CONV_METHODS)}, got {self.conv!r}")
         if self.linear not in LINEAR_METHODS:
@@ -77,10 +96,6 @@ class FactorizeConfig:
             p.append(f"macs: the fraction of the model's MACs to keep must be in (0, 1), got {self.macs}")
         if not 0 < self.ratio <= 1:
             p.append(f"ratio: must be in (0, 1], got {self.ratio}")
-        if self.batch_size < 1 or self.repeats < 1:
-            p.append(f"batch_size and repeats: must be >= 1, got {self.batch_size} and {self.repeats}")
-        if self.min_speedup <= 0:
-            p.append(f"min_speedup: must be > 0, got {self.min_speedup}")
         return p
 
 

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..lowrank.factorize import _set, time_replacement, trace_shapes
+from ..lowrank.factorize import TimingSettings, _set, time_replacement, trace_shapes
 from ..models.files import MODEL_TRANSFORMS, record_transform
 from ..transform_report import TransformReport, fmt_opt, fmt_params
 from .base import BlockStructured
@@ -42,7 +42,7 @@ STRUCTURES: dict[str, type[BlockStructured]] = {"circulant": BlockCirculant, "to
 
 
 @dataclass
-class StructureConfig:
+class StructureConfig(TimingSettings):
     """Which structure, which layers, and how a layer earns its place (measured speed, or size)."""
 
     structure: str = "circulant"
@@ -53,15 +53,9 @@ class StructureConfig:
     pad: bool = True
     compute: str = "fft"
     keep: str = "speed"
-    measure: bool = True
-    batch_size: int = 64
-    device: str = "cpu"
-    threads: int = 0
-    repeats: int = 10
-    min_speedup: float = 1.05
 
     def validate(self) -> list[str]:
-        p = []
+        p = self.timing_problems()
         if self.structure not in STRUCTURES:
             p.append(f"structure: must be one of {', '.join(STRUCTURES)}, got {self.structure!r}")
         if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 2:
@@ -77,12 +71,6 @@ class StructureConfig:
         elif self.keep == "speed" and not self.measure:
             p.append("keep: 'speed' needs measure: true (it keeps the layers measured faster); "
                      "set keep: size to keep every layer without timing")
-        if self.batch_size < 1 or self.repeats < 1:
-            p.append(f"batch_size and repeats: must be >= 1, got {self.batch_size} and {self.repeats}")
-        if self.threads < 0:
-            p.append(f"threads: must be >= 0, got {self.threads}")
-        if not self.min_speedup > 0:
-            p.append(f"min_speedup: must be > 0, got {self.min_speedup}")
         return p
 
 
