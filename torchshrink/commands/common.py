@@ -118,3 +118,12 @@ def check_device(device: str) -> None:
         raise ConfigError(f"device {device!r} is not a device torch knows; use --device cpu or --device cuda") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for but no CUDA GPU is available; use --device cpu")
+
+
+def check_input_channels(model: torch.nn.Module, input_shape: Any, data_name: str) -> None:
+    """Refuse a data set whose images have another channel count than the model's first layer reads."""
+    first = next((m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))), None)
+    c = 0 if first is None else first.in_channels if isinstance(first, torch.nn.Conv2d) else first.in_features
+    if tuple(input_shape)[0] != c:
+        raise ConfigError(f"the model takes {c} input channels but data set {data_name!r} has {input_shape[0]}; "
+                          "use the data set the model was trained on (--data)")

@@ -8,13 +8,13 @@ from dataclasses import asdict, dataclass, field
 from ..data import DataConfig, build_loaders
 from ..engine import FitConfig, distributed
 from ..engine.rundir import prepare_run_dir
-from ..errors import ConfigError
 from ..io import write_json
 from ..lowrank import FactorizeConfig, factorize_, recover
 from ..measure import format_table, measure_many
 from ..models import load_model, save_model
 from . import command
-from .common import add_common, add_data, add_fit, check_device, collect, parse_spec, resolved, set_threads
+from .common import (add_common, add_data, add_fit, check_device, check_input_channels, collect, parse_spec, resolved,
+                     set_threads)
 
 
 @dataclass
@@ -83,9 +83,7 @@ class Factorize:
         model = load_model(spec.model_file)
         original = copy.deepcopy(model).eval()
         loaders = build_loaders(spec.data)
-        if tuple(loaders.input_shape)[0] != _in_channels(model):
-            raise ConfigError(f"the model takes {_in_channels(model)} input channels but data set {spec.data.name!r} "
-                              f"has {loaders.input_shape[0]}; use the data set the model was trained on (--data)")
+        check_input_channels(model, loaders.input_shape, spec.data.name)
         # layers are kept only if they time faster, which may differ between processes: rank 0 decides, the others
         # get its model (a copy through the model file format)
         report, model = distributed.from_main(lambda: (factorize_(model, fcfg, loaders.input_shape), model))
@@ -110,13 +108,3 @@ class Factorize:
         print(f"model saved to {out / 'model.pt'}")
         return 0
 
-
-def _in_channels(model) -> int:
-    import torch.nn as nn
-
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-        if isinstance(m, nn.Linear):
-            return m.in_features
-    return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-from pathlib import Path
 
 import torch
 

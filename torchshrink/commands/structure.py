@@ -12,13 +12,13 @@ import torch.nn as nn
 from ..data import DataConfig, build_loaders
 from ..engine import FitConfig
 from ..engine.rundir import prepare_run_dir
-from ..errors import ConfigError
 from ..io import write_json
 from ..measure import format_table, measure_many
 from ..models import load_model, save_model
 from ..structured import StructureConfig, structure_
 from . import command
-from .common import add_common, add_data, add_fit, check_device, collect, parse_spec, resolved, set_threads
+from .common import (add_common, add_data, add_fit, check_device, check_input_channels, collect, parse_spec, resolved,
+                     set_threads)
 
 RECOVER_LOSSES = ("kd", "ce")
 
@@ -56,15 +56,6 @@ def add_recover(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-latency", action="store_true", help="leave latency out of the final comparison table")
 
 
-def in_channels(model: nn.Module) -> int:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-        if isinstance(m, nn.Linear):
-            return m.in_features
-    return 0
-
-
 def change_recover_save(spec: Any, args: argparse.Namespace, name: str,
                         change: Callable[[nn.Module, tuple[int, ...]], Any], meta: dict[str, Any]) -> int:
     """Load ``spec.model_file``, apply ``change(model, input_shape) -> report``, recover, save and measure."""
@@ -76,9 +67,7 @@ def change_recover_save(spec: Any, args: argparse.Namespace, name: str,
     model = load_model(spec.model_file)
     original = copy.deepcopy(model).eval()
     loaders = build_loaders(spec.data)
-    if tuple(loaders.input_shape)[0] != in_channels(model):
-        raise ConfigError(f"the model takes {in_channels(model)} input channels but data set {spec.data.name!r} "
-                          f"has {loaders.input_shape[0]}; use the data set the model was trained on (--data)")
+    check_input_channels(model, loaders.input_shape, spec.data.name)
     report = change(model, tuple(loaders.input_shape))
     print(report.table())
     write_json(Path(out) / "report.json", report.to_dict())
