@@ -1,10 +1,8 @@
 """Distributed training: 2 real CPU processes (gloo) end with the weights of 1 process at the same global batch."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,21 +20,8 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
-def _worker_module():
-    spec = importlib.util.spec_from_file_location("ddp_worker", HERE / "ddp_worker.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_gloo_processes_match_one_process(tmp_path):
-    port = _free_port()
+def test_two_gloo_processes_match_one_process(tmp_path, free_port, load_script):
+    port = free_port
     procs = []
     for r in range(2):
         env = {**os.environ, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
@@ -48,7 +33,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
 
     single = tmp_path / "one"
     single.mkdir()
-    _worker_module().run(single, dist=False)
+    load_script("ddp_worker").run(single, dist=False)
     ref = torch.load(single / "single.pt")
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     for key in ("whole", "resumed"):
@@ -56,7 +41,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
             # both ranks hold the same weights, equal to one process's (gradient sums differ only in rounding)
             assert torch.equal(r0[key][name], r1[key][name]), name
             assert torch.allclose(r0[key][name], w, rtol=1e-4, atol=1e-5), (key, name, (r0[key][name] - w).abs().max())
-    assert not torch.allclose(ref["whole"]["student.6.weight"], _worker_module().Distill().student[6].weight)  # it trained
+    assert not torch.allclose(ref["whole"]["student.6.weight"], load_script("ddp_worker").Distill().student[6].weight)  # it trained
     assert torch.equal(r0["whole"]["teacher.0.weight"], ref["whole"]["teacher.0.weight"])  # frozen teacher untouched
     assert r0["resumed_from"] == 1
     for name, w in ref["whole"].items():  # resuming after epoch 1 ends where the uninterrupted run ends
@@ -100,14 +85,14 @@ def test_shard_loader_splits_the_global_batch():
         shard_loader(InMemoryLoader(make_synthetic(10), batch_size=5), 0, 2)
 
 
-def test_engine_settings_on_cpu():
+def test_engine_settings_on_cpu(load_script):
     dev = torch.device("cpu")
     assert resolve_amp("auto", dev) is None and resolve_amp("bf16", dev) is torch.bfloat16
     with pytest.raises(ConfigError, match="engine.amp"):
         from torchshrink.config import from_dict
 
         from_dict(FitConfig, {"engine": {"amp": "fp8"}})
-    task = _worker_module().Distill()
+    task = load_script("ddp_worker").Distill()
     eng = Engine(task, EngineConfig(amp="bf16", channels_last="on"), dev)
     x, y = eng.inputs(torch.randn(4, 1, 16, 16), torch.zeros(4, dtype=torch.long))
     assert x.is_contiguous(memory_format=torch.channels_last)

@@ -2,10 +2,8 @@
 weights of 1 process at the same global batch, and only rank 0 writes files."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,19 +17,6 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
-def _worker():
-    spec = importlib.util.spec_from_file_location("cli_worker", HERE / "cli_worker.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
@@ -42,15 +27,15 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
     return load_model(path).state_dict()
 
 
-def test_distill_and_recipe_in_two_processes_match_one_process(tmp_path):
-    w = _worker()
+def test_distill_and_recipe_in_two_processes_match_one_process(tmp_path, free_port, load_script):
+    w = load_script("cli_worker")
     from torchshrink.models import create_model, save_model
 
     torch.manual_seed(5)
     teacher = tmp_path / "teacher.pt"
     save_model(create_model(w.NAME, num_classes=4, in_channels=1, width=2.0), teacher)
 
-    port = _free_port()
+    port = free_port
     procs = []
     for r in range(2):
         env = {**os.environ, "RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",

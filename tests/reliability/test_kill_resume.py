@@ -35,6 +35,19 @@ def _run(out: Path) -> subprocess.CompletedProcess:
     return r
 
 
+def _kill_when(out: Path, wait) -> str:
+    """Start the run, ``wait(process)``, SIGKILL its whole process group if still alive; says what happened."""
+    p = subprocess.Popen(_argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    wait(p)
+    alive = p.poll() is None
+    if alive:
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=60)
+    p.stderr.close()
+    epoch = load_checkpoint(out / "checkpoint.pt")["epoch"] if (out / "checkpoint.pt").exists() else 0
+    return f"{'killed' if alive else 'finished'} at epoch {epoch}"
+
+
 def test_sigkill_at_random_moments_then_resume_gives_identical_weights(tmp_path):
     seed = int(os.environ.get("TORCHSHRINK_KILL_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
@@ -46,28 +59,15 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_weights(tmp_path)
     log = []
     for _ in range(KILLS):
         delay = rng.uniform(0.2, 0.95 * full_time)
-        p = subprocess.Popen(_argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        time.sleep(delay)
-        alive = p.poll() is None
-        if alive:
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout=60)
-        p.stderr.close()
-        epoch = load_checkpoint(out / "checkpoint.pt")["epoch"] if (out / "checkpoint.pt").exists() else 0
-        log.append(f"{delay:.2f}s {'killed' if alive else 'finished'} at epoch {epoch}")
+        log.append(f"{delay:.2f}s " + _kill_when(out, lambda p: time.sleep(delay)))
     if not (out / "checkpoint.pt").exists():  # every kill came before the first epoch ended: kill once more mid-run
-        p = subprocess.Popen(_argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        deadline = time.time() + 60
-        while not (out / "checkpoint.pt").exists() and p.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.3))
-        alive = p.poll() is None
-        if alive:
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout=60)
-        p.stderr.close()
-        epoch = load_checkpoint(out / "checkpoint.pt")["epoch"] if (out / "checkpoint.pt").exists() else 0
-        log.append(f"after the first checkpoint {'killed' if alive else 'finished'} at epoch {epoch}")
+        def after_first_checkpoint(p: subprocess.Popen) -> None:
+            deadline = time.time() + 60
+            while not (out / "checkpoint.pt").exists() and p.poll() is None and time.time() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.3))
+
+        log.append("after the first checkpoint " + _kill_when(out, after_first_checkpoint))
     r = _run(out)
     why = f"kill seed {seed}, full run {full_time:.1f}s, kills: {'; '.join(log)}"
     assert sum("killed" in x for x in log) >= 2, why
