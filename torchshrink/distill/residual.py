@@ -242,7 +242,7 @@ class ResidualConfig:
     lambda_s: float = 1.0            # m3: weight of S's own feature loss
     ce_weight: float = 0.0           # m3 and m1/l2: cross-entropy on the (summed) prediction
     feature_weight: float = 100.0    # weight of every L2 feature loss (each a mean over the feature map), as
-                                     # FitNets' hint weight; at 1 the feature loss barely moves S (bench/distill.py)
+                                     # FitNets' hint weight: a plain mean is a much weaker signal than CE
     head_epochs: int = 0             # fine-tune the shared classifier with CE afterwards
 
     def validate(self) -> list[str]:
