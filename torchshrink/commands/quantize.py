@@ -30,7 +30,10 @@ class Quantize:
         p.add_argument("--method", default="ptq", choices=METHODS)
         p.add_argument("--out", default="runs/quantize", help="folder for the compressed model file")
         p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder's results")
-        p.add_argument("--engine", default="x86", help="int8 kernels: x86 (default), fbgemm, onednn, qnnpack")
+        p.add_argument("--engine", default=None,
+                       help="int8 kernels: x86, fbgemm, onednn, qnnpack, or auto (ptq/dynamic: quantize with each of "
+                            "x86/fbgemm/onednn, time them at batch 1 and keep the fastest; the default for ptq and "
+                            "dynamic, x86 for qat)")
         p.add_argument("--observer", default="histogram", help="activation observer: minmax, histogram, moving_average, percentile")
         p.add_argument("--per-tensor", action="store_true", help="one weight scale per layer instead of per channel")
         p.add_argument("--calib-batches", type=int, default=8)
@@ -38,7 +41,8 @@ class Quantize:
         p.add_argument("--sparsity", type=float, default=0.9, help="deep-compression: fraction of weights pruned")
         p.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs (qat, lowbit, binary, codebook, deep-compression)")
         p.add_argument("--lr", type=float, default=0.01)
-        p.add_argument("--distill", default=None, help="qat: distill from the float model with this method (kd, dkd)")
+        p.add_argument("--distill", default=None,
+                       help="qat and deep-compression: fine-tune with distillation from the float model (kd, dkd)")
         p.add_argument("--onnx", action="store_true", help="ptq: also write an int8 QDQ ONNX file, checked with onnxruntime")
         p.add_argument("--data", default="fashion_mnist")
         p.add_argument("--data-root", default=None)
@@ -68,6 +72,8 @@ class Quantize:
         if args.method in ("ptq", "dynamic") and not distributed.is_main():
             return 0  # calibration trains nothing: rank 0 does it alone
         torch.manual_seed(0)  # the same codebooks/observers on every rank (then synchronized from rank 0 as well)
+        if args.engine is None:
+            args.engine = "auto" if args.method in ("ptq", "dynamic") else "x86"
         qcfg = PTQConfig(mode="dynamic" if args.method == "dynamic" else "static", engine=args.engine,
                          observer=args.observer, per_channel=not args.per_tensor, calib_batches=args.calib_batches).check()
         fcfg = FitConfig(epochs=args.epochs, optim=OptimConfig(lr=args.lr, schedule="cosine", weight_decay=5e-4))
@@ -76,6 +82,9 @@ class Quantize:
         m = args.method
         if m in ("ptq", "dynamic"):
             model = quantize_ptq(base, loaders.train, qcfg)
+            if hasattr(model, "torchshrink_engine_choice"):
+                print(model.torchshrink_engine_choice.summary())
+                args.engine = model.torchshrink_engine_choice.engine
             path = out / "model.pt"
             save_model(model, path)
             if args.onnx:
@@ -115,7 +124,13 @@ class Quantize:
             model = copy.deepcopy(base)
             if m == "deep-compression":
                 prune_(model, DeepCompressionConfig(sparsity=args.sparsity, bits=args.bits))
-                train(distributed.sync_module(model))
+                model = distributed.sync_module(model)
+                if args.distill:  # the surviving weights learn from the float model (masks stay on)
+                    from ..distill import make_distiller
+
+                    train(make_distiller(args.distill, model, copy.deepcopy(base), loaders.input_shape))
+                else:
+                    train(model)
                 bake_(model)
                 fcfg = FitConfig(epochs=args.epochs, optim=OptimConfig(lr=args.lr / 10, schedule="cosine"))
             share_weights_(model, CodebookConfig(bits=args.bits))

@@ -28,7 +28,7 @@ import contextlib
 import copy
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 import torch
@@ -47,7 +47,8 @@ class PTQConfig:
 
     mode: str = "static"          # static | dynamic
     backend: str = "fx"           # fx (torch.ao, eager int8 kernels) | pt2e (torchao + Inductor)
-    engine: str = "x86"           # torch.backends.quantized.engine for backend fx
+    engine: str = "x86"           # torch.backends.quantized.engine for backend fx; "auto": the fastest measured
+    auto_batch: int = 1           # engine "auto": the batch size the engines are timed at
     observer: str = "histogram"   # activation observer: minmax | histogram | moving_average | percentile
     per_channel: bool = True      # per-output-channel weight scales
     calib_batches: int = 8        # batches of the loader used to calibrate
@@ -58,14 +59,16 @@ class PTQConfig:
             p.append(f"mode: must be static or dynamic, got {self.mode!r}")
         if self.backend not in ("fx", "pt2e"):
             p.append(f"backend: must be fx or pt2e, got {self.backend!r}")
-        if self.engine not in ENGINES:
-            p.append(f"engine: must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if self.engine not in torch.backends.quantized.supported_engines:
+        if self.engine not in ENGINES + ("auto",):
+            p.append(f"engine: must be one of {', '.join(ENGINES)} or auto, got {self.engine!r}")
+        elif self.engine != "auto" and self.engine not in torch.backends.quantized.supported_engines:
             p.append(f"engine: {self.engine!r} is not built into this torch (has {torch.backends.quantized.supported_engines})")
         if self.observer not in OBSERVERS:
             p.append(f"observer: must be one of {', '.join(OBSERVERS)}, got {self.observer!r}")
         if self.calib_batches < 1:
             p.append(f"calib_batches: must be >= 1, got {self.calib_batches}")
+        if self.auto_batch < 1:
+            p.append(f"auto_batch: must be >= 1, got {self.auto_batch}")
         return p
 
     def check(self) -> "PTQConfig":
@@ -169,6 +172,14 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
     ``create_model`` get a recorded transform so ``save_model``/``load_model`` round-trip them.
     """
     cfg = (cfg or PTQConfig()).check()
+    if cfg.engine == "auto" and cfg.backend == "fx":
+        from .engine_choice import choose_engine
+
+        xs = _batches(loader, cfg.calib_batches)
+        q, choice = choose_engine(lambda e: quantize_ptq(model, xs, replace(cfg, engine=e)), tuple(xs[0].shape[1:]),
+                                  cfg.auto_batch)
+        q.torchshrink_engine_choice = choice
+        return q
     arch, transforms = getattr(model, "torchshrink_arch", None), getattr(model, "torchshrink_transforms", [])
     if cfg.mode == "dynamic":
         q = quantize_dynamic(model, cfg.engine)

@@ -2,7 +2,9 @@
 
 ``method: ptq`` is static post-training int8 (calibrated on ``calibration_batches`` training batches,
 per-channel weights, activation observer ``observer``); ``method: dynamic`` quantizes Linear layers'
-weights with activations quantized on the fly. Only evaluate, measure and export may follow it.
+weights with activations quantized on the fly. ``engine`` names the int8 kernel library, or ``auto``
+to quantize with each of x86/fbgemm/onednn and keep the one timed fastest at batch 1 (the note says which
+and the times). Only evaluate, measure and export may follow it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class QuantizeStep:
     observer: Literal["minmax", "histogram", "moving_average", "percentile"] = "histogram"
     per_channel: bool = True
     calibration_batches: int = 8
+    engine: Literal["x86", "fbgemm", "onednn", "qnnpack", "auto"] = "x86"  # auto: the fastest measured (batch 1)
 
     def validate(self) -> list[str]:
         p = []
@@ -39,10 +42,14 @@ def quantize(ctx: StepContext, cfg: QuantizeStep) -> StepOutput:
     from ...quant import PTQConfig, quantize_ptq
 
     pcfg = PTQConfig(mode="dynamic" if cfg.method == "dynamic" else "static", observer=cfg.observer,
-                     per_channel=cfg.per_channel, calib_batches=cfg.calibration_batches)
+                     per_channel=cfg.per_channel, calib_batches=cfg.calibration_batches, engine=cfg.engine)
     from ...measure import count_macs
 
     macs = count_macs(ctx.model.cpu().eval(), ctx.input_shape)  # the same MACs, now in int8 (torch cannot count quantized ops)
     q = quantize_ptq(ctx.model.cpu().eval(), ctx.loaders.train, pcfg)
     how = "dynamic" if cfg.method == "dynamic" else f"static, {cfg.calibration_batches} calibration batches, {cfg.observer} observer"
-    return StepOutput(model=q, macs=macs, notes=[f"int8 ({how}) on the {pcfg.engine} integer kernels"])
+    choice = getattr(q, "torchshrink_engine_choice", None)
+    notes = [f"int8 ({how}) on the {choice.engine if choice else pcfg.engine} integer kernels"]
+    if choice is not None:
+        notes.append(choice.summary())
+    return StepOutput(model=q, macs=macs, notes=notes)
