@@ -3,7 +3,7 @@
 Run: ``nice -n 10 .venv/bin/python bench/prune.py [all|speed]`` (a few minutes on 2 idle cores, much longer on a busy machine).
 Writes bench/results/prune.json + .md.
 
-Part 1 (Fashion-MNIST subset, ResNet-20): train the base model, then
+Part 1 (Fashion-MNIST subset, VGG-11 at width 0.5): train the base model, then
 - dense control: the base fine-tuned RECOVER_EPOCHS more (what a pruned model is fairly compared with);
 - structured: remove channels (l2 weight norm, Torch-Pruning dependency graph) to 1/2 of the MACs, with
   free channel counts and with multiples of 8, then recover with KD from the base for RECOVER_EPOCHS;
@@ -38,14 +38,15 @@ from torchshrink.prune.schedule import GradualMagnitude  # noqa: E402
 from torchshrink.prune.sparse_io import sparse_sizes  # noqa: E402
 
 # ---- settings -------------------------------------------------------------------------------------
-MODEL = "resnet20"          # CIFAR-style ResNet-20 (16-32-64 channels)
-TRAIN_SIZE = 4000           # Fashion-MNIST training images (subset; 10% of them held out for validation)
+MODEL = "vgg11"             # VGG-11 at half width (32-64-128-256 channels, 2.3M parameters)
+WIDTH = 0.5
+TRAIN_SIZE = 6000           # Fashion-MNIST training images (subset; 10% of them held out for validation)
 TEST_SIZE = 2000            # test images
-BASE_EPOCHS = 15            # base model training epochs
+BASE_EPOCHS = 12            # base model training epochs
 RECOVER_EPOCHS = 8          # fine-tuning epochs after pruning (also given to the dense control)
 RECOVER_WITH = "kd"         # recovery distils from the unpruned model (Hinton KD); the dense control uses CE
 ROUND_TO = (1, 8)           # structured variants: channel counts free, or multiples of 8 (oneDNN's blocks)
-LR, RECOVER_LR = 0.1, 0.02  # SGD learning rates, cosine schedule
+LR, RECOVER_LR = 0.05, 0.01  # SGD learning rates, cosine schedule
 BATCH = 128
 SEED = 0
 THREADS = 2
@@ -76,8 +77,8 @@ def write(rows: list, settings: dict, minutes: float, part: str) -> None:
 
 
 def speed_part(shape: tuple, num_classes: int, rows: list) -> None:
-    """Latency only: an untrained ResNet-20 and its structured 2x-fewer-MACs version, timed interleaved."""
-    base = create_model(MODEL, num_classes=num_classes, in_channels=shape[0]).eval()
+    """Latency only: the untrained MODEL and its structured 2x-fewer-MACs version, timed interleaved."""
+    base = create_model(MODEL, num_classes=num_classes, in_channels=shape[0], width=WIDTH).eval()
     models, ratios = {MODEL: base}, {}
     for rt in ROUND_TO:
         pruned = copy.deepcopy(base)
@@ -108,7 +109,7 @@ def main() -> None:
     L = build_loaders(DataConfig(name="fashion_mnist", train_size=TRAIN_SIZE, test_size=TEST_SIZE, batch_size=BATCH,
                                  seed=SEED))
     shape = L.input_shape
-    settings = {"model": MODEL, "train_size": TRAIN_SIZE, "test_size": TEST_SIZE, "base_epochs": BASE_EPOCHS,
+    settings = {"model": MODEL, "width": WIDTH, "train_size": TRAIN_SIZE, "test_size": TEST_SIZE, "base_epochs": BASE_EPOCHS,
                 "recover_epochs": RECOVER_EPOCHS, "lr": LR, "recover_lr": RECOVER_LR, "batch": BATCH,
                 "threads": THREADS, "repeats_b1": REPEATS, "tv_model": TV_MODEL, "tv_shape": TV_SHAPE,
                 "tv_repeats_b1": TV_REPEATS, "tv_repeats_b64": TV_REPEATS_B64, "recovery_loss": RECOVER_WITH,
@@ -123,7 +124,7 @@ def main() -> None:
     ft = FitConfig(epochs=RECOVER_EPOCHS, seed=SEED, optim=OptimConfig(lr=RECOVER_LR, **opt))
 
     log(f"training the base {MODEL} ({BASE_EPOCHS} epochs on {TRAIN_SIZE} images)")
-    base = create_model(MODEL, num_classes=L.num_classes, in_channels=shape[0])
+    base = create_model(MODEL, num_classes=L.num_classes, in_channels=shape[0], width=WIDTH)
     fit(base, L.train, L.val, FitConfig(epochs=BASE_EPOCHS, seed=SEED, optim=OptimConfig(lr=LR, warmup_epochs=0.5, **opt)),
         out_dir=WORK / "base", desc="base")
     models = {"base": base.eval()}
