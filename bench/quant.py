@@ -27,23 +27,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
-from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
+from torchshrink.distill import make_distiller  # noqa: E402
+from torchshrink.engine import FitConfig, OptimConfig, fit  # noqa: E402
 from torchshrink.measure import bench_meta, measure_many, result_row, write_results  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 from torchshrink.quant import PTQConfig, quantize_ptq  # noqa: E402
 from torchshrink.quant.binary import BinaryConfig, binarize_  # noqa: E402
 from torchshrink.quant.codebook import CodebookConfig, bake_, freeze_all_but_centroids_, share_weights_  # noqa: E402
-from torchshrink.quant.deep_compression import DeepCompressionConfig, load_compressed, prune_, save_compressed  # noqa: E402
+from torchshrink.prune.magnitude import MagnitudeConfig, fold_masks_  # noqa: E402
+from torchshrink.prune.schedule import GradualMagnitude  # noqa: E402
+from torchshrink.quant.deep_compression import load_compressed, save_compressed  # noqa: E402
 from torchshrink.quant.lowbit import LowBitConfig, quantize_weights_  # noqa: E402
 from torchshrink.quant.packing import load_packed, save_packed  # noqa: E402
 from torchshrink.quant.qat import convert_qat, prepare_qat, qat_task  # noqa: E402
 
 warnings.filterwarnings("ignore")
 CACHE = ROOT / ".cache" / "quant"
-S = {"model": "resnet8x4", "train_size": 6000, "test_size": 2000, "batch_size": 128, "epochs": 4, "lr": 0.1,
+S = {"model": "resnet8x4", "train_size": 6000, "test_size": 2000, "batch_size": 128, "epochs": 8, "lr": 0.1,
      "calib_batches": 8, "observer": "histogram", "qat_epochs": 1, "qat_lr": 0.005, "lowbit_bits": 4,
      "lowbit_epochs": 1, "binary_epochs": 1, "ft_lr": 0.01, "codebook_bits": 4, "centroid_epochs": 1,
-     "centroid_lr": 0.001, "sparsity": 0.9, "edge_sparsity": 0.6, "prune_epochs": 1, "threads": 2, "train_threads": 2, "repeats": 30,
+     "centroid_lr": 0.001, "sparsity": 0.9, "prune_schedule": "gradual global, edges dense", "prune_epochs": 4, "prune_recovery": "kd", "threads": 2, "train_threads": 2, "repeats": 30,
      "seed": 0}
 
 
@@ -95,6 +98,11 @@ def main() -> None:
         models[f"int8 ptq fx/{eng}"] = load_model(files / f"ptq_{eng}.pt")
         sizes[f"int8 ptq fx/{eng}"] = os.path.getsize(files / f"ptq_{eng}.pt")
         extra[f"int8 ptq fx/{eng}"] = {"quantize_s": round(time.perf_counter() - t0, 2)}
+    # what engine="auto" (the CLI's default) picks here: it times the three engines itself, at batch 1
+    auto = quantize_ptq(base, calib, PTQConfig(engine="auto", observer=S["observer"], calib_batches=S["calib_batches"]))
+    notes.append(f"engine auto (quantize's default) on this machine: {auto.torchshrink_engine_choice.summary()}.")
+    print(notes[-1], flush=True)
+    del auto
     torch.backends.quantized.engine = "x86"
 
     # QAT (1 epoch from the float model, distilled from it with Hinton KD)
@@ -137,13 +145,23 @@ def main() -> None:
     sizes["codebook 4b huffman"] = save_compressed(m, files / "codebook.tsdc")
     models["codebook 4b huffman"] = load_compressed(files / "codebook.tsdc")
 
-    def pruned():
-        m = copy.deepcopy(base)
-        prune_(m, DeepCompressionConfig(sparsity=S["sparsity"], edge_sparsity=S["edge_sparsity"]))
-        return m
-
-    m = cached("pruned", pruned, loaders, S["prune_epochs"], S["ft_lr"])
-    bake_(m)
+    # pruning as in Han et al.: gradual (a cubic ramp to the target over the first 60% of the fine-tuning, one
+    # magnitude threshold over all inner layers; the first conv and the classifier stay dense), fine-tuned with KD
+    # from the float model; the masks are folded in at the end
+    m = copy.deepcopy(base)
+    path = CACHE / S["model"] / "pruned" / "model.pt"
+    if path.exists():
+        m.load_state_dict(torch.load(path, weights_only=True))
+        print(f"[pruned] reusing {path}", flush=True)
+    else:
+        layers = [n for n, mod in m.named_modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
+        ramp_end = int(len(loaders.train) * S["prune_epochs"] * 0.6)
+        cb = GradualMagnitude(m, MagnitudeConfig(sparsity=S["sparsity"], scope="global",
+                                                 exclude=[layers[0], layers[-1]]), start=0, end=ramp_end, every=5)
+        fit(make_distiller(S["prune_recovery"], m, copy.deepcopy(base), shape), loaders.train, loaders.val,
+            fcfg(S["prune_epochs"], S["ft_lr"]), out_dir=path.parent, callbacks=[cb], desc="pruned")
+        fold_masks_(m, cb.masks)
+        torch.save(m.state_dict(), path)
 
     def shared():
         mm = copy.deepcopy(m)
@@ -182,7 +200,7 @@ def main() -> None:
     head = (f"Fashion-MNIST subset, {S['model']}. top1 after reloading each model from its file; size_ratio = float "
             "file / file; speedup = float latency / latency (2 threads, interleaved timing).\n\n")
     write_results("quant", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols,
-                  notes=head + "PT2E rows pending (written when torch.compile finishes).")
+                  notes=head + "\n".join(notes + ["PT2E rows pending (written when torch.compile finishes)."]))
     if not args.no_pt2e:
         # PT2E: torchao X86InductorQuantizer lowered by torch.compile, against compiled float
         from torchshrink.quant.ptq import quantize_pt2e
