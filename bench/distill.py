@@ -6,7 +6,7 @@ are derived from the student's architecture by ``split_architecture`` (counted, 
 top-1, cost, latency, FGSM/PGD accuracy, gap closed (%) = (acc - student) / (teacher - student), training time
 per epoch. The KD step time is timed against a hand-written loop doing the same work, interleaved in this run.
 
-    .venv/bin/python bench/distill.py            # full: 3 seeds
+    .venv/bin/python bench/distill.py            # full: 3 seeds, 6000 images, 8 epochs (about an hour on 2 cores)
     .venv/bin/python bench/distill.py --quick    # a short version (fewer images, epochs, seeds)
 """
 from __future__ import annotations
@@ -92,8 +92,8 @@ def main() -> None:
     args = ap.parse_args()
     q = args.quick
     seeds = args.seeds or (1 if q else 3)
-    epochs = args.epochs or (2 if q else 10)
-    n_train = args.train_size or (2000 if q else 10000)
+    epochs = args.epochs or (2 if q else 8)
+    n_train = args.train_size or (2000 if q else 6000)
     settings = {"data": "fashion_mnist", "train_size": n_train, "test_size": 600 if q else 5000, "batch_size": 128,
                 "teacher": "resnet20", "teacher_epochs": epochs * 2, "student": "resnet8", "epochs": epochs,
                 "seeds": seeds, "ratio": args.ratio, "lr": 0.05, "schedule": "cosine", "quick": q,
