@@ -46,7 +46,7 @@ CACHE = ROOT / ".cache" / "quant"
 S = {"model": "resnet8x4", "train_size": 6000, "test_size": 2000, "batch_size": 128, "epochs": 8, "lr": 0.1,
      "calib_batches": 8, "observer": "histogram", "qat_epochs": 1, "qat_lr": 0.005, "lowbit_bits": 4,
      "lowbit_epochs": 1, "binary_epochs": 1, "ft_lr": 0.01, "codebook_bits": 4, "centroid_epochs": 1,
-     "centroid_lr": 0.001, "sparsity": 0.9, "prune_schedule": "gradual global, edges dense", "prune_epochs": 4, "prune_recovery": "kd", "threads": 2, "train_threads": 2, "repeats": 30,
+     "centroid_lr": 0.001, "sparsity": 0.9, "prune_schedule": "gradual global, edges dense", "prune_epochs": 10, "prune_recovery": "kd", "dc_model": "vgg11", "dc_width": 0.5, "dc_epochs": 12, "dc_lr": 0.05, "threads": 2, "train_threads": 2, "repeats": 30,
      "seed": 0}
 
 
@@ -54,9 +54,9 @@ def fcfg(epochs: int, lr: float) -> FitConfig:
     return FitConfig(epochs=epochs, seed=S["seed"], optim=OptimConfig(lr=lr, schedule="cosine", weight_decay=5e-4))
 
 
-def cached(name: str, make, loaders, epochs: int, lr: float):
-    """Train ``make()`` (a model or a task) into .cache/quant/name unless finished before."""
-    path = CACHE / S["model"] / name / "model.pt"
+def cached(name: str, make, loaders, epochs: int, lr: float, model: str | None = None):
+    """Train ``make()`` (a model or a task) into .cache/quant/<model>/name unless finished before."""
+    path = CACHE / (model or S["model"]) / name / "model.pt"
     obj = make()
     if path.exists():
         state = torch.load(path, weights_only=True)
@@ -68,6 +68,54 @@ def cached(name: str, make, loaders, epochs: int, lr: float):
     print(f"[{name}] trained in {time.perf_counter() - t0:.0f}s", flush=True)
     torch.save(obj.state_dict(), path)
     return obj
+
+
+CONTROL = "float + extra epochs (control)"
+
+
+def deep_compression(base, model: str, prefix: str, loaders, files: Path, models: dict, sizes: dict,
+                     extra: dict) -> None:
+    """Prune + codebook + Huffman ``base`` into ``files``, adding the reloaded model and a float control.
+
+    Pruning as in Han et al.: gradual (a cubic ramp to the target over the first 60% of the fine-tuning, one
+    magnitude threshold over all inner layers; the first conv and the classifier stay dense), fine-tuned with KD
+    from the float model, masks folded in at the end; then a k-means codebook per layer (zeros stay zero) with
+    centroid fine-tuning, baked and written with Huffman-coded indices. The control is the float model trained
+    as many extra epochs (cross-entropy): the fair reference for the accuracy.
+    """
+    shape = loaders.input_shape
+    m = copy.deepcopy(base)
+    path = CACHE / model / "pruned" / "model.pt"
+    if path.exists():
+        m.load_state_dict(torch.load(path, weights_only=True))
+        print(f"[{prefix}pruned] reusing {path}", flush=True)
+    else:
+        layers = [n for n, mod in m.named_modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
+        ramp_end = int(len(loaders.train) * S["prune_epochs"] * 0.6)
+        cb = GradualMagnitude(m, MagnitudeConfig(sparsity=S["sparsity"], scope="global",
+                                                 exclude=[layers[0], layers[-1]]), start=0, end=ramp_end, every=5)
+        fit(make_distiller(S["prune_recovery"], m, copy.deepcopy(base), shape), loaders.train, loaders.val,
+            fcfg(S["prune_epochs"], S["ft_lr"]), out_dir=path.parent, callbacks=[cb], desc=f"{prefix}pruned")
+        fold_masks_(m, cb.masks)
+        torch.save(m.state_dict(), path)
+
+    def shared():
+        mm = copy.deepcopy(m)
+        share_weights_(mm, CodebookConfig(bits=S["codebook_bits"]))
+        freeze_all_but_centroids_(mm)
+        return mm
+
+    m2 = cached("pruned_codebook", shared, loaders, S["centroid_epochs"], S["centroid_lr"], model=model)
+    bake_(m2)
+    dc = prefix + "prune+codebook+huffman"
+    sizes[dc] = save_compressed(m2, files / "deep_compression.tsdc")
+    models[dc] = load_compressed(files / "deep_compression.tsdc")
+    control = cached("float_control", lambda: copy.deepcopy(base), loaders, S["prune_epochs"] + S["centroid_epochs"],
+                     S["ft_lr"], model=model).eval()
+    save_model(control, files / "float_control.pt")
+    models[prefix + CONTROL] = load_model(files / "float_control.pt").eval()
+    sizes[prefix + CONTROL] = os.path.getsize(files / "float_control.pt")
+    extra[dc] = {"top1_drop_vs_control": None}  # filled in after measuring
 
 
 def main() -> None:
@@ -145,45 +193,33 @@ def main() -> None:
     sizes["codebook 4b huffman"] = save_compressed(m, files / "codebook.tsdc")
     models["codebook 4b huffman"] = load_compressed(files / "codebook.tsdc")
 
-    # pruning as in Han et al.: gradual (a cubic ramp to the target over the first 60% of the fine-tuning, one
-    # magnitude threshold over all inner layers; the first conv and the classifier stay dense), fine-tuned with KD
-    # from the float model; the masks are folded in at the end
-    m = copy.deepcopy(base)
-    path = CACHE / S["model"] / "pruned" / "model.pt"
-    if path.exists():
-        m.load_state_dict(torch.load(path, weights_only=True))
-        print(f"[pruned] reusing {path}", flush=True)
-    else:
-        layers = [n for n, mod in m.named_modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
-        ramp_end = int(len(loaders.train) * S["prune_epochs"] * 0.6)
-        cb = GradualMagnitude(m, MagnitudeConfig(sparsity=S["sparsity"], scope="global",
-                                                 exclude=[layers[0], layers[-1]]), start=0, end=ramp_end, every=5)
-        fit(make_distiller(S["prune_recovery"], m, copy.deepcopy(base), shape), loaders.train, loaders.val,
-            fcfg(S["prune_epochs"], S["ft_lr"]), out_dir=path.parent, callbacks=[cb], desc="pruned")
-        fold_masks_(m, cb.masks)
-        torch.save(m.state_dict(), path)
-
-    def shared():
-        mm = copy.deepcopy(m)
-        share_weights_(mm, CodebookConfig(bits=S["codebook_bits"]))
-        freeze_all_but_centroids_(mm)
-        return mm
-
-    m2 = cached("pruned_codebook", shared, loaders, S["centroid_epochs"], S["centroid_lr"])
-    bake_(m2)
     dc = "prune+codebook+huffman"
-    sizes[dc] = save_compressed(m2, files / "deep_compression.tsdc")
-    models[dc] = load_compressed(files / "deep_compression.tsdc")
+    deep_compression(base, S["model"], "", loaders, files, models, sizes, extra)
+
+    # the same pipeline on a wider, more redundant model (VGG-11 at width 0.5, 2.3M parameters)
+    vgg_files = CACHE / S["dc_model"] / "files"
+    vgg_files.mkdir(parents=True, exist_ok=True)
+    vgg = cached("float", lambda: create_model(S["dc_model"], num_classes=loaders.num_classes, in_channels=shape[0],
+                                               width=S["dc_width"]), loaders, S["dc_epochs"], S["dc_lr"],
+                 model=S["dc_model"]).eval()
+    save_model(vgg, vgg_files / "float.pt")
+    models["vgg11 float"] = load_model(vgg_files / "float.pt").eval()
+    sizes["vgg11 float"] = os.path.getsize(vgg_files / "float.pt")
+    deep_compression(vgg, S["dc_model"], "vgg11 ", loaders, vgg_files, models, sizes, extra)
 
     for k in models:
         models[k].eval()
     ms = measure_many(models, shape, loaders.test, batch_size=64, repeats=S["repeats"], threads=S["threads"],
                       size_bytes=sizes)
-    methods = {"float": "float", "int8 qat kd": "qat int8", "binary xnor": "binary xnor",
+    for pre in ("", "vgg11 "):
+        extra[pre + dc]["top1_drop_vs_control"] = round(ms[pre + CONTROL].top1 - ms[pre + dc].top1, 2)
+    methods = {"float": "float", CONTROL: "float control", "int8 qat kd": "qat int8", "binary xnor": "binary xnor",
                "codebook 4b huffman": "codebook huffman", dc: "deep_compression prune codebook huffman",
                f"{S['lowbit_bits']}-bit dorefa": "lowbit dorefa"}
-    rows = [result_row(mm, methods.get(k, "ptq int8 " + k.split()[-1]), S["seed"], None if k == "float" else ms["float"],
-                       **extra.get(k, {}))
+    methods.update({"vgg11 " + k: methods[k] for k in ("float", CONTROL, dc)})
+    rows = [result_row(mm, methods.get(k, "ptq int8 " + k.split()[-1]), S["seed"],
+                       None if k in ("float", "vgg11 float") else ms["vgg11 float" if k.startswith("vgg11") else "float"],
+                       model=S["dc_model"] if k.startswith("vgg11") else S["model"], **extra.get(k, {}))
             for k, mm in ms.items()]
 
     # speed only: the same int8 path on the narrower ResNet-20 (untrained), to show how the gain depends on width
@@ -196,9 +232,13 @@ def main() -> None:
 
     meta = bench_meta(S)
     cols = ["name", "method", "top1", "size_bytes", "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
-            "speedup_b64", "top1_drop", "params", "macs", "seed"]
+            "speedup_b64", "top1_drop", "top1_drop_vs_control", "params", "macs", "seed"]
     head = (f"Fashion-MNIST subset, {S['model']}. top1 after reloading each model from its file; size_ratio = float "
-            "file / file; speedup = float latency / latency (2 threads, interleaved timing).\n\n")
+            "file / file; speedup = float latency / latency (2 threads, interleaved timing). top1_drop is against the "
+            "float model; the Deep Compression row also gives top1_drop_vs_control, against the float model trained "
+            "as many extra epochs as its pruning and centroid fine-tuning (the control row). Rows starting 'vgg11' run "
+            "the same Deep Compression pipeline on a VGG-11 (width 0.5, 2.3M parameters) trained on the same data, "
+            "against its own float model and control.\n\n")
     write_results("quant", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols,
                   notes=head + "\n".join(notes + ["PT2E rows pending (written when torch.compile finishes)."]))
     if not args.no_pt2e:

@@ -144,3 +144,17 @@ def test_a_branch_is_measured_but_the_chain_goes_on_from_the_model_before_it(tmp
                                 "steps": [{"evaluate": {"branch": True}}, {"train": {"branch": "yes"}}]})
     assert any("evaluate" in p and "branch" in p for p in problems)
     assert any("branch: must be true or false" in p for p in problems)
+
+
+def test_the_quantize_step_takes_an_engine_or_auto(tmp_path):
+    ok = validate_recipe({"data": DATA, "model": {"name": "resnet8"},
+                          "steps": [{"train": {}}, {"quantize": {"engine": "auto"}}]})
+    assert ok == []
+    bad = validate_recipe({"data": DATA, "model": {"name": "resnet8"},
+                           "steps": [{"train": {}}, {"quantize": {"engine": "fastest"}}]})
+    assert len(bad) == 1 and "engine" in bad[0] and "auto" in bad[0]
+    out = tmp_path / "run"
+    recipe = tiny_recipe(out, [{"train": {"epochs": 1}}, {"quantize": {"engine": "auto", "calibration_batches": 1}}])
+    run = run_recipe(recipe, progress=False, quiet=True, report=False)
+    notes = json.dumps(json.loads((Path(run) / "stages.json").read_text()))
+    assert "the fastest measured here" in notes
