@@ -67,7 +67,7 @@ def choose_engine(quantize: Callable[[str], nn.Module], input_shape: Sequence[in
         if e in torch.backends.quantized.supported_engines:
             torch.backends.quantized.engine = e
         models[e] = quantize(e)
-    lat = latency_many(models, input_shape, batch_size, repeats, warmup=3, threads=threads)
+    lat = latency_many(models, input_shape, batch_size, repeats, warmup=10, threads=threads)  # oneDNN warms up slowly
     best = min(lat, key=lambda k: lat[k].median_ms)
     if best in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = best
