@@ -37,6 +37,25 @@ RESIDUAL = {"residual-m1": ("m1", "l2"), "residual-m2": ("m2", "l2"), "residual-
 METHODS = ["student", "residual-m1", "kd", "residual+at", "at", "residual-m3", "dkd", "fitnet", "residual-m2", "assist-m1"]
 
 
+def fit_config(epochs: int, seed: int) -> FitConfig:
+    """Every model of the benchmark trains with this: SGD lr 0.05, cosine, 0.3 warm-up epochs, wd 5e-4."""
+    return FitConfig(epochs=epochs, seed=seed, optim=OptimConfig(lr=0.05, schedule="cosine", warmup_epochs=0.3,
+                                                                 weight_decay=5e-4))
+
+
+def cached_teacher(loaders, cache: Path, n_train: int, epochs: int):
+    """The resnet20 teacher trained once on the first ``n_train`` images for ``epochs`` and cached in ``cache``."""
+    tpath = cache / f"teacher_n{n_train}_e{epochs}.pt"
+    if tpath.exists():
+        print(f"reusing the cached teacher {tpath}", flush=True)
+        return load_model(tpath).eval()
+    c, nc = loaders.input_shape[0], loaders.num_classes
+    teacher = create_model("resnet20", nc, c)
+    res = fit(teacher, loaders.train, loaders.test, fit_config(epochs, 0), desc="teacher")
+    save_model(teacher, tpath, meta={"seconds_per_epoch": res.seconds_per_epoch})
+    return teacher.eval()
+
+
 def step_time_ratio(teacher, make_student, loaders, batches: int = 12, rounds: int = 3) -> dict:
     """Median step time of the KD distiller vs a hand-written loop doing the same work, interleaved."""
     xs = [b for _, b in zip(range(batches), loaders.train)]
@@ -103,18 +122,8 @@ def main() -> None:
     loaders = build_loaders(DataConfig(name="fashion_mnist", train_size=n_train, test_size=settings["test_size"],
                                        batch_size=128, seed=0))
     c, nc, shape = loaders.input_shape[0], loaders.num_classes, loaders.input_shape
-    fcfg = lambda e, seed: FitConfig(epochs=e, seed=seed, optim=OptimConfig(lr=0.05, schedule="cosine",  # noqa: E731
-                                                                           warmup_epochs=0.3, weight_decay=5e-4))
-    cache = Path(args.cache)
-    tpath = cache / f"teacher_n{n_train}_e{settings['teacher_epochs']}.pt"
-    if tpath.exists():
-        teacher = load_model(tpath)
-        print(f"reusing the cached teacher {tpath}", flush=True)
-    else:
-        teacher = create_model("resnet20", nc, c)
-        res = fit(teacher, loaders.train, loaders.test, fcfg(settings["teacher_epochs"], 0), desc="teacher")
-        save_model(teacher, tpath, meta={"seconds_per_epoch": res.seconds_per_epoch})
-    teacher.eval()
+    fcfg = fit_config
+    teacher = cached_teacher(loaders, Path(args.cache), n_train, settings["teacher_epochs"])
     split = split_architecture("resnet8", nc, c, shape, features=teacher.num_features, ratio=args.ratio)
     print(split.summary(), flush=True)
     settings["split"] = split.summary()

@@ -116,6 +116,29 @@ def test_residual_phases_loss_falls():
     assert torch.equal(pair.fc.weight, t.fc.weight)  # the classifier stays the teacher's
 
 
+def test_residual_kd_term_is_the_teacher_classifier_kd_and_falls():
+    """kd_weight adds KD between fc(the trained features) and the teacher's logits to every L2 phase."""
+    from torchshrink.distill.losses import kd_loss
+
+    t, _ = pair_models()
+    pair = build_pair(t, {"name": "resnet8", "width": 0.5}, {"name": "resnet8", "width": 0.5})
+    x, y = batch()
+    task = ResidualStudentL2(pair, t, kd_weight=2.0, temperature=3.0)
+    _, losses = task.forward_train(x, y)
+    with torch.no_grad():
+        want = 2.0 * kd_loss(pair.forward_head(pair.student_features(x)), t(x), 3.0)
+    assert sorted(losses) == ["kd", "student"] and torch.allclose(losses["kd"], want, atol=1e-6)
+    loss_falls(task)
+    assert "kd" not in ResidualStudentL2(pair, t).forward_train(x, y)[1]  # off by default
+    for task in (ResidualAssistant(pair, t, kd_weight=1.0), ResidualJoint(pair, t, kd_weight=1.0)):
+        assert "kd" in task.forward_train(x, y)[1]
+        loss_falls(task)
+    conns = progressive_connectors(pair, t, SHAPE)
+    assert "kd" not in ResidualBlock(pair, t, 0, "student", conns, kd_weight=1.0).forward_train(x, y)[1]
+    assert "kd" in ResidualBlock(pair, t, 2, "assistant", conns, kd_weight=1.0).forward_train(x, y)[1]
+    assert ResidualConfig(kd_weight=-1).validate() and ResidualConfig(temperature=0).validate()
+
+
 def test_train_residual_all_modes_and_export_equals_training_pair(tiny, tmp_path):
     synth = tiny
     t = create_model("resnet8", synth.num_classes, 1)

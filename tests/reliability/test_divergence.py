@@ -144,7 +144,9 @@ def test_a_recipe_step_that_diverges_names_the_step_and_resumes_with_a_lower_lr(
     assert "\n" not in msg and msg.startswith("step 2 (train): ") and "last good checkpoint" in msg
     lr = float(re.search(r"\(e\.g\. lr: (\S+)\)", msg).group(1))
     assert lr == 300.0
-    run_recipe(recipe(lr), progress=False, quiet=True, report=False)  # accepted as the same run, resumed
+    # any lower lr is accepted as the same run and resumed; the kept epoch-2 weights of this toy run are already
+    # huge (loss ~2e10), so whether 300 itself recovers depends on the CPU's rounding: resume a hundredfold lower
+    run_recipe(recipe(lr / 100), progress=False, quiet=True, report=False)
     hist = load_checkpoint(tmp_path / "run" / "steps" / "02_train" / "fit" / "checkpoint.pt")["history"]
     assert [r["epoch"] for r in hist] == [1, 2, 3]
     assert hist[-1]["lr"] < hist[-2]["lr"]  # the warm-up resumed from a kept epoch, at the tenfold lower rate

@@ -43,7 +43,7 @@ from ..errors import ConfigError
 from ..models import create_model
 from ..models.residual_pair import ResidualPair
 from .base import Distiller, default_stage_paths
-from .losses import feature_mse
+from .losses import feature_mse, kd_loss
 from .taps import check_match, connector
 
 BASES = ("l2", "kd", "fitnet", "at", "dkd")
@@ -83,9 +83,11 @@ class _Phase(Distiller):
 
     def __init__(self, pair: ResidualPair, teacher: nn.Module, trainable: Sequence[nn.Module],
                  student_layers: Sequence[str], teacher_layers: Sequence[str], ce_weight: float = 0.0,
-                 extra: nn.Module | None = None, feature_weight: float = 1.0) -> None:
+                 extra: nn.Module | None = None, feature_weight: float = 1.0, kd_weight: float = 0.0,
+                 temperature: float = 4.0) -> None:
         super().__init__(pair, teacher, student_layers, teacher_layers, ce_weight=ce_weight)
         self.w = feature_weight  # scales every L2 feature loss (a mean over elements) against cross-entropy
+        self.kd_weight, self.temperature = kd_weight, temperature
         self.extra = extra if extra is not None else nn.ModuleList()
         self._trainable = list(trainable) + [self.extra]
         _set_trainable(pair, self._trainable)
@@ -98,6 +100,13 @@ class _Phase(Distiller):
             m.train(mode)
         return self
 
+    def logit_terms(self, logits: torch.Tensor, t_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``kd_weight * KD(fc(features being trained), teacher logits)``: the error that matters to the frozen
+        classifier, beside the L2 error over the whole map (none when ``kd_weight`` is 0)."""
+        if not self.kd_weight:
+            return {}
+        return {"kd": self.kd_weight * kd_loss(logits, t_logits, self.temperature)}
+
 
 def _teacher_last(teacher: nn.Module) -> str:
     return default_stage_paths(teacher)[-1]
@@ -107,11 +116,12 @@ class ResidualJoint(_Phase):
     """M.3: S and A end to end, ``L = ||f^T - (f^S + f^A)||^2 + lambda_S ||f^T - f^S||^2 (+ ce_weight CE)``."""
 
     def __init__(self, pair: ResidualPair, teacher: nn.Module, lambda_s: float = 1.0, ce_weight: float = 0.0,
-                 train_head: bool = False, feature_weight: float = 1.0) -> None:
+                 train_head: bool = False, feature_weight: float = 1.0, kd_weight: float = 0.0,
+                 temperature: float = 4.0) -> None:
         parts = [pair.student, pair.student_connector, pair.assistant, pair.assistant_connector]
         super().__init__(pair, teacher, parts + ([pair.fc] if train_head else []),
                          ["student_connector", "assistant_connector"], [_teacher_last(teacher)], ce_weight,
-                         feature_weight=feature_weight)
+                         feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature)
         self.lambda_s = lambda_s
 
     def losses(self, s_logits, t_logits, s_feats, t_feats, y):
@@ -120,36 +130,38 @@ class ResidualJoint(_Phase):
         out = {"residual": self.w * feature_mse(fs + fa, t_feats[0])}
         if self.lambda_s:
             out["student"] = self.w * self.lambda_s * feature_mse(fs, t_feats[0])
-        return out
+        return {**out, **self.logit_terms(s_logits, t_logits)}
 
 
 class ResidualAssistant(_Phase):
     """M.1 stage 2: S frozen, A alone learns the residual, ``L_A = ||f^T - (f^S + f^A)||^2``."""
 
-    def __init__(self, pair: ResidualPair, teacher: nn.Module, feature_weight: float = 1.0) -> None:
+    def __init__(self, pair: ResidualPair, teacher: nn.Module, feature_weight: float = 1.0, kd_weight: float = 0.0,
+                 temperature: float = 4.0) -> None:
         super().__init__(pair, teacher, [pair.assistant, pair.assistant_connector],
                          ["student_connector", "assistant_connector"], [_teacher_last(teacher)],
-                         feature_weight=feature_weight)
+                         feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature)
 
     def losses(self, s_logits, t_logits, s_feats, t_feats, y):
         fs, fa = s_feats
-        return {"residual": self.w * feature_mse(fs.detach() + fa, t_feats[0])}
+        return {"residual": self.w * feature_mse(fs.detach() + fa, t_feats[0]), **self.logit_terms(s_logits, t_logits)}
 
 
 class ResidualStudentL2(_Phase):
     """M.1 stage 1 (the paper's): S alone, ``L_S = ||f_K^T - f_K^S||^2`` (S's connector is part of S)."""
 
     def __init__(self, pair: ResidualPair, teacher: nn.Module, ce_weight: float = 0.0,
-                 feature_weight: float = 1.0) -> None:
+                 feature_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0) -> None:
         super().__init__(pair, teacher, [pair.student, pair.student_connector], ["student_connector"],
-                         [_teacher_last(teacher)], ce_weight, feature_weight=feature_weight)
+                         [_teacher_last(teacher)], ce_weight, feature_weight=feature_weight, kd_weight=kd_weight,
+                         temperature=temperature)
 
     def forward_train(self, x, y):
         t_logits, t_feats = self.run_teacher(x)
         fs = self.student.student_features(x)  # A is not run in this stage
         check_match(fs, t_feats[0], "student f_K vs teacher f_K", True)
-        losses = {"student": self.w * feature_mse(fs, t_feats[0])}
         logits = self.student.forward_head(fs)
+        losses = {"student": self.w * feature_mse(fs, t_feats[0]), **self.logit_terms(logits, t_logits)}
         if self.ce_weight:
             losses["ce"] = self.ce_weight * F.cross_entropy(logits, y)
         return logits, losses
@@ -183,7 +195,7 @@ class ResidualBlock(_Phase):
     """M.2, one step: S's block k (``who='student'``) or A's block k (``who='assistant'``) on block k's target."""
 
     def __init__(self, pair: ResidualPair, teacher: nn.Module, k: int, who: str, connectors: nn.ModuleDict,
-                 feature_weight: float = 1.0) -> None:
+                 feature_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0) -> None:
         s_names, a_names, t_names = pair.student.stage_names, pair.assistant.stage_names, default_stage_paths(teacher)
         if not len(s_names) == len(a_names) == len(t_names):
             raise ConfigError(f"progressive RKD pairs blocks one to one: student has {len(s_names)}, assistant "
@@ -197,7 +209,8 @@ class ResidualBlock(_Phase):
         conn_a = pair.assistant_connector if last else connectors[f"a{k}"]
         parts.append(conn_s if who == "student" else conn_a)
         super().__init__(pair, teacher, parts, [f"student.{s_names[k]}", f"assistant.{a_names[k]}"], [t_names[k]],
-                         extra=connectors, feature_weight=feature_weight)
+                         extra=connectors, feature_weight=feature_weight, kd_weight=kd_weight if last else 0.0,
+                         temperature=temperature)  # logits mean something only once block K is reached
         _set_trainable(pair, parts)
         for p in connectors.parameters():
             p.requires_grad_(False)
@@ -213,8 +226,13 @@ class ResidualBlock(_Phase):
         ms = self._conn_s(fs)
         check_match(ms, t_feats[0], f"block {self.k + 1}: student vs teacher", True)
         if self.who == "student":
-            return logits, {f"student{self.k + 1}": self.w * feature_mse(ms, t_feats[0])}
-        return logits, {f"residual{self.k + 1}": self.w * feature_mse(ms.detach() + self._conn_a(fa), t_feats[0])}
+            loss = {f"student{self.k + 1}": self.w * feature_mse(ms, t_feats[0])}
+            if self.kd_weight:  # block K only (set in __init__): S alone, A's block K is not trained yet
+                logits = self.student.forward_head(ms)
+                loss.update(self.logit_terms(logits, t_logits))
+            return logits, loss
+        return logits, {f"residual{self.k + 1}": self.w * feature_mse(ms.detach() + self._conn_a(fa), t_feats[0]),
+                        **self.logit_terms(logits, t_logits)}
 
 
 def progressive_connectors(pair: ResidualPair, teacher: nn.Module, input_shape: Sequence[int]) -> nn.ModuleDict:
@@ -243,6 +261,8 @@ class ResidualConfig:
     ce_weight: float = 0.0           # m3 and m1/l2: cross-entropy on the (summed) prediction
     feature_weight: float = 100.0    # weight of every L2 feature loss (each a mean over the feature map), as
                                      # FitNets' hint weight: a plain mean is a much weaker signal than CE
+    kd_weight: float = 0.0           # + kd_weight * KD(fc(trained features), teacher logits) in every L2 phase
+    temperature: float = 4.0         # of that KD term
     head_epochs: int = 0             # fine-tune the shared classifier with CE afterwards
 
     def validate(self) -> list[str]:
@@ -255,6 +275,10 @@ class ResidualConfig:
             p.append(f"base: {self.mode} trains S on the L2 feature loss; a baseline base ({self.base!r}) needs mode m1")
         if not self.feature_weight > 0:
             p.append(f"feature_weight: must be > 0, got {self.feature_weight}")
+        if self.kd_weight < 0:
+            p.append(f"kd_weight: must be >= 0 (0 = off), got {self.kd_weight}")
+        if not self.temperature > 0:
+            p.append(f"temperature: must be > 0, got {self.temperature}")
         for k in ("student_epochs", "assistant_epochs", "head_epochs"):
             if getattr(self, k) < 0:
                 p.append(f"{k}: must be >= 0")
@@ -284,23 +308,21 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
     e_s = cfg.student_epochs or fit_cfg.epochs
     e_a = cfg.assistant_epochs or fit_cfg.epochs
     phases: list[tuple[str, Callable[[], nn.Module], int]] = []  # built lazily: building a phase sets what is frozen
+    lw = {"feature_weight": cfg.feature_weight, "kd_weight": cfg.kd_weight, "temperature": cfg.temperature}
     if cfg.mode == "m1":
-        w = cfg.feature_weight
-        s_task = ((lambda: ResidualStudentL2(pair, teacher, cfg.ce_weight, w)) if cfg.base == "l2"
+        s_task = ((lambda: ResidualStudentL2(pair, teacher, cfg.ce_weight, **lw)) if cfg.base == "l2"
                   else (lambda: baseline_on_student(pair, teacher, cfg.base, input_shape, **(base_kwargs or {}))))
-        phases += [("student", s_task, e_s), ("assistant", lambda: ResidualAssistant(pair, teacher, w), e_a)]
+        phases += [("student", s_task, e_s), ("assistant", lambda: ResidualAssistant(pair, teacher, **lw), e_a)]
     elif cfg.mode == "m2":
         conns = progressive_connectors(pair, teacher, input_shape)
         K = len(pair.student.stage_names)
         for k in range(K):
             es, ea = max(1, round(e_s / K)), max(1, round(e_a / K))
-            phases += [(f"student{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "student", conns,
-                                                                   cfg.feature_weight), es),
-                       (f"assistant{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "assistant", conns,
-                                                                       cfg.feature_weight), ea)]
+            phases += [(f"student{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "student", conns, **lw), es),
+                       (f"assistant{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "assistant", conns, **lw),
+                        ea)]
     else:
-        phases.append(("joint", lambda: ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight,
-                                                      feature_weight=cfg.feature_weight), e_s))
+        phases.append(("joint", lambda: ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight, **lw), e_s))
     if cfg.head_epochs:
         phases.append(("head", lambda: _HeadTask(pair, teacher), cfg.head_epochs))
     record, t0 = [], time.perf_counter()

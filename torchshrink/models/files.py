@@ -78,6 +78,8 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
         model = fn(model, **t.get("config", {})) or model
         replayed.append(t)
     model.torchshrink_transforms = replayed
+    if getattr(model, "torchshrink_arch", None) is None:  # a replay that built a new module (e.g. an FX int8 graph)
+        model.torchshrink_arch = {"name": name, **arch}
     load_weights(model, state, str(path))
     return model
 
