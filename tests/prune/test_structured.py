@@ -154,3 +154,20 @@ def test_recovery_with_kd_hands_the_teacher_back_trainable():
     recover(student, L.train, None, FitConfig(epochs=1), teacher=teacher, distiller="kd", input_shape=L.input_shape,
             progress=False, quiet=True)
     assert all(p.requires_grad for p in teacher.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tv:mobilenet_v2", "tv:densenet121"])
+def test_torchvision_depthwise_and_concat_networks_prune_save_and_load(name, tmp_path):
+    """Depthwise convolutions (MobileNetV2) and dense concatenation (DenseNet-121) as torchvision builds them."""
+    torch.manual_seed(0)
+    m = create_model(name, num_classes=10, in_channels=3).eval()
+    shape = (3, 32, 32)
+    p0, macs0 = count_params(m), count_macs(m, shape)
+    prune_(m, StructuredConfig(ratio=0.3), input_shape=shape)
+    x = torch.randn(2, *shape)
+    assert m(x).shape == (2, 10)
+    assert count_params(m) < 0.75 * p0 and count_macs(m, shape) < 0.75 * macs0
+    save_model(m, tmp_path / "m.pt")
+    with torch.no_grad():
+        assert torch.allclose(load_model(tmp_path / "m.pt").eval()(x), m(x), atol=1e-5)

@@ -163,11 +163,12 @@ def _ptq(model: torch.nn.Module, **kw: Any):
     return quantize_ptq(model.eval(), [torch.randn(4, 1, 16, 16)], PTQConfig(observer="minmax", **kw))
 
 
-def _prune(**kw: Any):
+def _prune(model: str = "resnet8", **kw: Any):
     from torchshrink.models import create_model
     from torchshrink.prune.structured import StructuredConfig, prune_
 
-    return prune_(create_model("resnet8", num_classes=4, in_channels=1, width=0.25), StructuredConfig(**kw), (1, 16, 16))
+    width = 0.5 if model == "shufflenetv2" else 0.25
+    return prune_(create_model(model, num_classes=4, in_channels=1, width=width), StructuredConfig(**kw), (1, 16, 16))
 
 
 def _magnitude_empties_a_layer(tmp: Path):
@@ -270,6 +271,7 @@ CASES = [
         __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), ["layer9"])), r"the model has no layer 'layer9'.*use names from model\.named_modules\(\)"),
     Case("prune-ratio-removes-layer", "a channel ratio that would leave a layer with no channels", lib(lambda tmp: _prune(ratio=0.9)), r"ratio 0\.9 would remove all 4 channels of layer 'conv1'.*removing the layer; use a ratio of at most 0\.75"),
     Case("prune-nothing-removable", "a channel ratio that rounding leaves nothing to remove", lib(lambda tmp: _prune(ratio=0.3, round_to=16)), r"ratio 0\.3 removed no channels \(round_to=16.*lower round_to or exclude fewer layers"),
+    Case("prune-untraceable", "structured pruning of a model whose channel shuffle Torch-Pruning cannot trace", lib(lambda tmp: _prune("shufflenetv2", ratio=0.3)), r"could not follow the channel dependencies of ShuffleNetV2 \(ZeroDivisionError in Torch-Pruning.*unstructured pruning, low-rank factorization or distillation instead"),
     Case("prune-macs-unreachable", "a MACs budget below what pruning can reach", lib(lambda tmp: _prune(macs_ratio=0.001)), r"macs_ratio 0\.001 cannot be reached.*raise macs_ratio or max_layer_ratio"),
     Case("sparsity-empties-layer", "a global sparsity that zeroes a whole layer", lib(_magnitude_empties_a_layer), r"sparsity 0\.9 \(scope global\) would zero every weight of layer 'layer1\.0\.conv1', removing it; lower the sparsity, use scope: layer"),
     Case("quantize-circular-padding", "int8 of a conv with circular padding", lib(lambda tmp: _ptq(_Padded())), r"layer 'c' \(Conv2d with padding_mode='circular'\) cannot be quantized to int8.*use padding_mode='zeros'"),

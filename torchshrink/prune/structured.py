@@ -152,7 +152,7 @@ def _prune_at(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape
     Torch-Pruning leaves parameters that do not require gradients alone, so a frozen model (e.g. one a
     distiller used as its teacher) is unfrozen for the pruning and frozen again afterwards.
     """
-    with requires_grad_kept(model):
+    with requires_grad_kept(model), torch.enable_grad():  # Torch-Pruning traces through autograd
         model.requires_grad_(True)
         return _prune_unfrozen(model, cfg, ratio, input_shape, batches)
 
@@ -164,12 +164,20 @@ def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, input
             raise ConfigError(f"importance {cfg.importance!r} needs a few training batches; pass batches=... "
                               "(or choose l2, l1 or bn_scale)")
         accumulate_gradients(model, batches)
-    pruner = tp.pruner.MetaPruner(
-        model, _example(model, input_shape), importance=build_importance(cfg.importance),
-        global_pruning=cfg.global_pruning, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
-        ignored_layers=_ignored(model, cfg.exclude), round_to=cfg.round_to if cfg.round_to > 1 else None)
-    with torch.no_grad() if cfg.importance not in NEEDS_GRADIENTS else torch.enable_grad():
-        pruner.step()
+    ignored = _ignored(model, cfg.exclude)
+    try:
+        pruner = tp.pruner.MetaPruner(
+            model, _example(model, input_shape), importance=build_importance(cfg.importance),
+            global_pruning=cfg.global_pruning, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
+            ignored_layers=ignored, round_to=cfg.round_to if cfg.round_to > 1 else None)
+        with torch.no_grad() if cfg.importance not in NEEDS_GRADIENTS else torch.enable_grad():
+            pruner.step()
+    except (ArithmeticError, IndexError, KeyError, RuntimeError, ValueError) as e:
+        # Torch-Pruning's tracer fails inside its own index bookkeeping on some reshapes (e.g. a channel shuffle)
+        raise ConfigError(f"structured pruning could not follow the channel dependencies of {type(model).__name__} "
+                          f"({type(e).__name__} in Torch-Pruning: {str(e).splitlines()[0] if str(e) else 'no message'}"
+                          "), typically at a reshape that mixes channels such as a channel shuffle; compress this "
+                          "model with unstructured pruning, low-rank factorization or distillation instead") from e
     model.zero_grad(set_to_none=True)
     return [[str(n), bool(out), [int(i) for i in idxs]] for n, out, idxs in pruner.DG.pruning_history()]
 
@@ -281,8 +289,9 @@ def prune_channels_(model: nn.Module, channels: dict[str, Sequence[int]], input_
 def _replay(model: nn.Module, history: list, input_shape: Sequence[int]) -> nn.Module:
     was = model.training
     model.eval()
-    dg = tp.DependencyGraph().build_dependency(model, example_inputs=_example(model, input_shape), verbose=False)
-    dg.load_pruning_history([[n, bool(o), list(i)] for n, o, i in history])
+    with torch.enable_grad():  # Torch-Pruning traces through autograd: loading under no_grad/inference_mode works too
+        dg = tp.DependencyGraph().build_dependency(model, example_inputs=_example(model, input_shape), verbose=False)
+        dg.load_pruning_history([[n, bool(o), list(i)] for n, o, i in history])
     model.train(was)
     return model
 
