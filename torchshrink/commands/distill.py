@@ -38,6 +38,7 @@ class DistillSpec:
     ce_weight: float = 0.0              # residual: cross-entropy weight on the summed prediction (m3, m1/l2)
     feature_weight: float = 100.0       # residual: weight of the L2 feature losses (means over the feature map)
     head_epochs: int = 0                # residual: fine-tune the shared classifier afterwards
+    kd_weight: float = 0.0              # residual: + KD(fc(trained features), teacher logits) in every L2 phase
     data: DataConfig = field(default_factory=DataConfig)
     train: FitConfig = field(default_factory=FitConfig)
     out: str = "runs/distill"
@@ -87,7 +88,7 @@ def run_distill(spec: DistillSpec, loaders, out: Path | None, progress: bool = T
         pair = build_pair(teacher, s_arch, a_arch)
         rcfg = ResidualConfig(mode=mode, base=base, assistant_epochs=spec.assistant_epochs, lambda_s=spec.lambda_s,
                               ce_weight=spec.ce_weight, head_epochs=spec.head_epochs,
-                              feature_weight=spec.feature_weight)
+                              feature_weight=spec.feature_weight, kd_weight=spec.kd_weight)
         rec = train_residual(pair, teacher, loaders.train, loaders.val, spec.train, rcfg, loaders.input_shape,
                              out_dir=(out / "phases") if out else None, progress=progress, base_kwargs=spec.options)
         return pair, {"split": note, **rec, "seconds_per_epoch": sum(p[2] * p[1] for p in rec["phases"]) /

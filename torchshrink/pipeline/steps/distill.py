@@ -49,7 +49,8 @@ class DistillStep(TrainSettings):
     residual only: ``mode`` m1|m2|m3, ``base`` (how S learns in m1: l2, kd, fitnet, at, dkd),
     ``assistant_ratio`` (A's MACs / S's), ``head_epochs`` (fine-tune the shared classifier with CE),
     ``feature_weight`` (of the L2 feature losses), ``ce_weight`` (cross-entropy on the summed prediction,
-    m3 and m1/l2), ``lambda_s`` (m3: S's own feature loss).
+    m3 and m1/l2), ``lambda_s`` (m3: S's own feature loss), ``kd_weight`` (KD between the classifier on the
+    features being trained and the teacher's logits, in every L2 phase; 0 = the paper's L2-only losses).
     ``options`` go to the baseline distiller (e.g. temperature for kd).
     """
 
@@ -63,6 +64,7 @@ class DistillStep(TrainSettings):
     feature_weight: float = 100.0
     ce_weight: float = 0.0
     lambda_s: float = 1.0
+    kd_weight: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> list[str]:
@@ -86,7 +88,7 @@ class DistillStep(TrainSettings):
         """The ``ResidualConfig`` these settings describe."""
         return _distill().ResidualConfig(mode=self.mode, base=self.base, head_epochs=self.head_epochs,
                                          feature_weight=self.feature_weight, ce_weight=self.ce_weight,
-                                         lambda_s=self.lambda_s)
+                                         lambda_s=self.lambda_s, kd_weight=self.kd_weight)
 
 
 def _history(folder, phases: list[str]) -> list[dict[str, Any]]:
