@@ -25,16 +25,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
 from torchshrink.distill import KD, ResidualConfig, build_pair, make_distiller, train_residual  # noqa: E402
 from torchshrink.distill.losses import kd_loss  # noqa: E402
+from torchshrink.distill.residual import StudentView  # noqa: E402
 from torchshrink.distill.split import split_architecture  # noqa: E402
-from torchshrink.engine import FitConfig, OptimConfig, fit  # noqa: E402
+from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
 from torchshrink.measure import measure_many  # noqa: E402
 from torchshrink.measure.results import bench_meta, result_row, write_results  # noqa: E402
 from torchshrink.measure.robustness import adversarial_accuracy  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
-RESIDUAL = {"residual-m1": ("m1", "l2"), "residual-m2": ("m2", "l2"), "residual-m3": ("m3", "l2"),
-            "residual+at": ("m1", "at"), "assist-m1": ("m1", "l2")}
-METHODS = ["student", "residual-m1", "kd", "residual+at", "at", "residual-m3", "dkd", "fitnet", "residual-m2", "assist-m1"]
+# each residual row is one ResidualConfig; "+logit-kd" adds KD through the frozen (teacher's) classifier to every
+# L2 phase (kd_weight 1), the rest are the paper's L2-only losses
+RESIDUAL = {"residual-m1": {"mode": "m1"}, "residual-m1+logit-kd": {"mode": "m1", "kd_weight": 1.0},
+            "residual-m2": {"mode": "m2"}, "residual-m3": {"mode": "m3"}, "residual+at": {"mode": "m1", "base": "at"},
+            "assist-m1": {"mode": "m1"}}
+METHODS = ["student", "residual-m1", "kd", "residual-m1+logit-kd", "residual+at", "at", "residual-m3", "dkd", "fitnet",
+           "residual-m2", "assist-m1"]
 
 
 def fit_config(epochs: int, seed: int) -> FitConfig:
@@ -116,7 +121,7 @@ def main() -> None:
     settings = {"data": "fashion_mnist", "train_size": n_train, "test_size": 600 if q else 5000, "batch_size": 128,
                 "teacher": "resnet20", "teacher_epochs": epochs * 2, "student": "resnet8", "epochs": epochs,
                 "seeds": seeds, "ratio": args.ratio, "lr": 0.05, "schedule": "cosine", "quick": q,
-                "attack": {"epsilon": 0.1, "pgd_steps": 5, "batches": 2}}
+                "attack": {"epsilon": 0.03, "pgd_steps": 5, "batches": 2}}
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     loaders = build_loaders(DataConfig(name="fashion_mnist", train_size=n_train, test_size=settings["test_size"],
@@ -130,7 +135,7 @@ def main() -> None:
     timing = step_time_ratio(teacher, lambda: create_model("resnet8", nc, c), loaders)
     print(f"step time: {timing}", flush=True)
 
-    models, times, rows_meta = {"teacher": teacher}, {}, {}
+    models, times, rows_meta, s_alone = {"teacher": teacher}, {}, {}, {}
     for seed in range(seeds):
         for method in args.methods.split(","):
             name = f"{method}/s{seed}"
@@ -141,15 +146,15 @@ def main() -> None:
                 res = fit(m, loaders.train, loaders.test, fcfg(epochs, seed), desc=name)
                 spe = res.seconds_per_epoch
             elif method in RESIDUAL:
-                mode, base = RESIDUAL[method]
                 if method == "assist-m1":
                     s_arch, a_arch = {"name": "resnet8"}, {"name": "resnet8", "width": split.assistant["width"]}
                 else:
                     s_arch, a_arch = split.student, split.assistant
                 m = build_pair(teacher, s_arch, a_arch)
                 rec = train_residual(m, teacher, loaders.train, loaders.test, fcfg(epochs, seed),
-                                     ResidualConfig(mode=mode, base=base), shape)
+                                     ResidualConfig(**RESIDUAL[method]), shape)
                 spe = sum(e * s for _, e, s in rec["phases"]) / max(1, epochs)  # per student-budget epoch
+                s_alone[name] = evaluate(StudentView(m).eval(), loaders.test)["top1"]  # what A adds = S+A - S
             else:
                 m = create_model("resnet8", nc, c)
                 res = fit(make_distiller(method, m, teacher, shape), loaders.train, loaders.test, fcfg(epochs, seed),
@@ -159,13 +164,13 @@ def main() -> None:
             times[name] = spe
             rows_meta[name] = (method, seed, time.perf_counter() - t0)
             print(f"[{name}] done in {time.perf_counter() - t0:.0f}s", flush=True)
-            write_partial(models, times, rows_meta, loaders, settings, timing, t_start, args.out)
+            write_partial(models, times, rows_meta, loaders, settings, timing, t_start, args.out, s_alone)
 
 
 _CACHE: dict = {}  # name -> (measurement, robustness): each model is measured once, when it is added
 
 
-def write_partial(models, times, rows_meta, loaders, settings, timing, t_start, out) -> None:
+def write_partial(models, times, rows_meta, loaders, settings, timing, t_start, out, s_alone) -> None:
     """Measure every model so far and (re)write the results, so an interrupted run still leaves its rows."""
     atk = settings["attack"]
     new = {k: m for k, m in models.items() if k not in _CACHE}
@@ -184,24 +189,29 @@ def write_partial(models, times, rows_meta, loaders, settings, timing, t_start, 
         gap = None
         if seed in plain and t_acc - plain[seed] > 0:
             gap = 100.0 * (ms[k].top1 - plain[seed]) / (t_acc - plain[seed])
+        extra = {"s_alone_top1": s_alone[k], "assistant_adds": ms[k].top1 - s_alone[k]} if k in s_alone else {}
         rows.append(result_row(ms[k], meth, seed, base=ms["teacher"], gap_closed_pct=gap, train_seconds=secs,
-                               fgsm_top1=rob[k]["fgsm_top1"], pgd_top1=rob[k]["pgd_top1"]))
+                               fgsm_top1=rob[k]["fgsm_top1"], pgd_top1=rob[k]["pgd_top1"], **extra))
     summary = {}
     for meth in dict.fromkeys(m for m, _, _ in rows_meta.values()):
         rs = [r for r in rows if r["method"] == meth]
         gaps = [r["gap_closed_pct"] for r in rs if r.get("gap_closed_pct") is not None]
+        adds = [r["assistant_adds"] for r in rs if "assistant_adds" in r]
         summary[meth] = {"top1_mean": statistics.mean(r["top1"] for r in rs), "n": len(rs),
+                         "top1_std": statistics.stdev(r["top1"] for r in rs) if len(rs) > 1 else None,
                          "gap_closed_mean": statistics.mean(gaps) if gaps else None,
+                         "assistant_adds_mean": statistics.mean(adds) if adds else None,
                          "params": rs[0]["params"], "macs": rs[0]["macs"]}
-    lines = ["Mean over seeds (gap closed = (top1 - plain student) / (teacher - plain student), same seed):", "",
-             "| method | n | top1 | gap closed % | params | MACs |", "|---|---|---|---|---|---|"]
-    lines += [f"| {m} | {s['n']} | {s['top1_mean']:.2f} | "
-              f"{'-' if s['gap_closed_mean'] is None else format(s['gap_closed_mean'], '.1f')} | {s['params']} | "
-              f"{s['macs']} |" for m, s in summary.items()]
+    f = lambda v, spec=".2f": "-" if v is None else format(v, spec)  # noqa: E731
+    lines = ["Mean over seeds (gap closed = (top1 - plain student) / (teacher - plain student), same seed; 'A adds' = "
+             "top-1 of S + A minus that of S alone with the same classifier):", "",
+             "| method | n | top1 | std | gap closed % | A adds | params | MACs |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {m} | {s['n']} | {f(s['top1_mean'])} | {f(s['top1_std'])} | {f(s['gap_closed_mean'], '.1f')} | "
+              f"{f(s['assistant_adds_mean'])} | {s['params']} | {s['macs']} |" for m, s in summary.items()]
     lines += ["", f"Teacher top-1 {t_acc:.2f}. Distillation step {timing['distiller_step_ms']:.1f} ms vs hand-written "
               f"loop {timing['hand_loop_step_ms']:.1f} ms: ratio {timing['step_time_ratio']:.3f} (medians, interleaved).",
               f"Elapsed so far: {(time.perf_counter() - t_start) / 60:.1f} min."]
-    cols = ["name", "method", "seed", "top1", "gap_closed_pct", "fgsm_top1", "pgd_top1", "params", "macs",
+    cols = ["name", "method", "seed", "top1", "gap_closed_pct", "s_alone_top1", "fgsm_top1", "pgd_top1", "params", "macs",
             "size_bytes", "latency_ms_b1", "latency_ms_b64", "train_time_per_epoch_s", "train_seconds"]
     write_results("distill", rows, bench_meta(settings, step_time=timing, summary=summary,
                                               elapsed_min=(time.perf_counter() - t_start) / 60),
