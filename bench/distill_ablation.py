@@ -41,6 +41,9 @@ VARIANTS = {
     "m3+kd": ResidualConfig(mode="m3", kd_weight=1.0),
     "m2+kd": ResidualConfig(mode="m2", kd_weight=1.0),
     "at+kd": ResidualConfig(mode="m1", base="at", kd_weight=1.0),     # S by AT, A on L2 + KD
+    "m2-prefix": ResidualConfig(mode="m2", m2_scope="prefix"),        # M.2 training blocks 1..k at stage k
+    "m2-prefix+kd": ResidualConfig(mode="m2", m2_scope="prefix", kd_weight=1.0),
+    "m1+kd+head": ResidualConfig(mode="m1", kd_weight=1.0, head_epochs=1),
 }
 
 

@@ -176,3 +176,17 @@ def test_split_within_budget(name, features):
     assert count_macs(pair, SHAPE) == r.pair_macs <= count_macs(m, SHAPE)
     assert count_params(pair) == r.pair_params <= count_params(m)
     assert 0.03 < r.assistant_ratio <= 0.1 + 1e-9
+
+
+def test_progressive_prefix_scope_trains_the_blocks_before_k():
+    t, _ = pair_models()
+    pair = build_pair(t, {"name": "resnet8", "width": 0.5}, {"name": "resnet8", "width": 0.5})
+    conns = progressive_connectors(pair, t, SHAPE)
+    for scope, first_moves in (("block", False), ("prefix", True)):
+        task = ResidualBlock(pair, t, 1, "student", conns, scope=scope)
+        before = {k: v.clone() for k, v in pair.student.layer1.state_dict().items()}
+        loss_falls(task, steps=3)
+        moved = any(not torch.equal(before[k], v) for k, v in pair.student.layer1.state_dict().items())
+        assert moved == first_moves, scope
+        assert all(not p.requires_grad for p in pair.assistant.parameters())
+    assert ResidualConfig(mode="m2", m2_scope="all").validate()

@@ -192,19 +192,26 @@ def baseline_on_student(pair: ResidualPair, teacher: nn.Module, base: str, input
 
 
 class ResidualBlock(_Phase):
-    """M.2, one step: S's block k (``who='student'``) or A's block k (``who='assistant'``) on block k's target."""
+    """M.2, one step: S's block k (``who='student'``) or A's block k (``who='assistant'``) on block k's target.
+
+    ``scope="block"`` trains block k alone, the blocks before it frozen (the SPEC's wording); ``"prefix"`` trains
+    blocks 1..k (stem included) on block k's target, so earlier blocks keep adapting as the network deepens.
+    """
 
     def __init__(self, pair: ResidualPair, teacher: nn.Module, k: int, who: str, connectors: nn.ModuleDict,
-                 feature_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0) -> None:
+                 feature_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0,
+                 scope: str = "block") -> None:
         s_names, a_names, t_names = pair.student.stage_names, pair.assistant.stage_names, default_stage_paths(teacher)
         if not len(s_names) == len(a_names) == len(t_names):
             raise ConfigError(f"progressive RKD pairs blocks one to one: student has {len(s_names)}, assistant "
                               f"{len(a_names)}, teacher {len(t_names)}")
         last = k == len(s_names) - 1
         net = pair.student if who == "student" else pair.assistant
-        parts: list[nn.Module] = [getattr(net, s_names[k] if who == "student" else a_names[k])]
-        if k == 0:  # the stem belongs to block 1
-            parts += [m for n, m in net.named_children() if n not in (s_names if who == "student" else a_names)]
+        names = s_names if who == "student" else a_names
+        first = 0 if scope == "prefix" else k
+        parts: list[nn.Module] = [getattr(net, n) for n in names[first:k + 1]]
+        if first == 0:  # the stem belongs to block 1
+            parts += [m for n, m in net.named_children() if n not in names]
         conn_s = pair.student_connector if last else connectors[f"s{k}"]
         conn_a = pair.assistant_connector if last else connectors[f"a{k}"]
         parts.append(conn_s if who == "student" else conn_a)
@@ -263,6 +270,7 @@ class ResidualConfig:
                                      # FitNets' hint weight: a plain mean is a much weaker signal than CE
     kd_weight: float = 0.0           # + kd_weight * KD(fc(trained features), teacher logits) in every L2 phase
     temperature: float = 4.0         # of that KD term
+    m2_scope: str = "block"          # m2: train block k alone ("block") or blocks 1..k ("prefix") at stage k
     head_epochs: int = 0             # fine-tune the shared classifier with CE afterwards
 
     def validate(self) -> list[str]:
@@ -275,6 +283,8 @@ class ResidualConfig:
             p.append(f"base: {self.mode} trains S on the L2 feature loss; a baseline base ({self.base!r}) needs mode m1")
         if not self.feature_weight > 0:
             p.append(f"feature_weight: must be > 0, got {self.feature_weight}")
+        if self.m2_scope not in ("block", "prefix"):
+            p.append(f"m2_scope: must be 'block' or 'prefix', got {self.m2_scope!r}")
         if self.kd_weight < 0:
             p.append(f"kd_weight: must be >= 0 (0 = off), got {self.kd_weight}")
         if not self.temperature > 0:
@@ -318,9 +328,10 @@ def train_residual(pair: ResidualPair, teacher: nn.Module, train_loader: Any, va
         K = len(pair.student.stage_names)
         for k in range(K):
             es, ea = max(1, round(e_s / K)), max(1, round(e_a / K))
-            phases += [(f"student{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "student", conns, **lw), es),
-                       (f"assistant{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "assistant", conns, **lw),
-                        ea)]
+            phases += [(f"student{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "student", conns, **lw,
+                                                                   scope=cfg.m2_scope), es),
+                       (f"assistant{k + 1}", lambda k=k: ResidualBlock(pair, teacher, k, "assistant", conns, **lw,
+                                                                       scope=cfg.m2_scope), ea)]
     else:
         phases.append(("joint", lambda: ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight, **lw), e_s))
     if cfg.head_epochs:
