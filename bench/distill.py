@@ -34,12 +34,14 @@ from torchshrink.measure.robustness import adversarial_accuracy  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
 # each residual row is one ResidualConfig; "+logit-kd" adds KD through the frozen (teacher's) classifier to every
-# L2 phase (kd_weight 1), the rest are the paper's L2-only losses
+# L2 phase (kd_weight 1), "+head" then fine-tunes the shared classifier 1 epoch with cross-entropy (SPEC: an option
+# to measure); the rest are the paper's L2-only losses
 RESIDUAL = {"residual-m1": {"mode": "m1"}, "residual-m1+logit-kd": {"mode": "m1", "kd_weight": 1.0},
+            "residual-m1+logit-kd+head": {"mode": "m1", "kd_weight": 1.0, "head_epochs": 1},
             "residual-m2": {"mode": "m2"}, "residual-m3": {"mode": "m3"}, "residual+at": {"mode": "m1", "base": "at"},
             "assist-m1": {"mode": "m1"}}
-METHODS = ["student", "residual-m1", "kd", "residual-m1+logit-kd", "residual+at", "at", "residual-m3", "dkd", "fitnet",
-           "residual-m2", "assist-m1"]
+METHODS = ["student", "residual-m1", "kd", "residual-m1+logit-kd", "residual-m1+logit-kd+head", "residual+at", "at",
+           "residual-m3", "dkd", "fitnet", "residual-m2", "assist-m1"]
 
 
 def fit_config(epochs: int, seed: int) -> FitConfig:
