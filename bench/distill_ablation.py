@@ -8,6 +8,10 @@ read off directly, and the gap closed against a plain student and Hinton KD trai
 
     .venv/bin/python bench/distill_ablation.py                       # every variant, 1 seed
     .venv/bin/python bench/distill_ablation.py --variants m1,m1+kd --seeds 2
+    .venv/bin/python bench/distill_ablation.py --variants m2-prefix --append   # add rows to the saved results
+
+``--append`` keeps the saved rows of other variants, after checking that this run's plain student and KD rows
+equal the saved ones (same settings and seeds train the same models on CPU), so the table stays one experiment.
 """
 from __future__ import annotations
 
@@ -57,6 +61,7 @@ def main() -> None:
     ap.add_argument("--cache", default="runs/bench_distill")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--append", action="store_true", help="keep the saved rows of variants not run now")
     args = ap.parse_args()
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
@@ -77,15 +82,24 @@ def main() -> None:
     settings["split"] = split.summary()
     print(split.summary(), flush=True)
     rows: list[dict] = []
+    kept, commands = saved_rows(Path(args.out), names, settings) if args.append else ([], [])
+    settings["commands"] = commands + [" ".join(["python"] + sys.argv)]
 
     def add(name, method, seed, model, s_alone=None, secs=0.0):
         row = {"name": name, "method": method, "seed": seed, "top1": evaluate(model, loaders.test)["top1"],
                "s_alone_top1": s_alone, "params": count_params(model), "macs": count_macs(model, shape),
                "train_seconds": round(secs, 1)}
         rows.append(row)
+        if method in ("student", "kd"):  # the reference rows must be the saved ones, or the table mixes experiments
+            old = [r for r in kept if r["method"] == method and r["seed"] == seed]
+            if old and abs(old[0]["top1"] - row["top1"]) > 1e-6:
+                sys.exit(f"distill_ablation: {name} gives {row['top1']} now but {old[0]['top1']} in the saved results; "
+                         "rerun every variant without --append")
         print(f"[{name}] top-1 {row['top1']:.2f}" + (f" (S alone {s_alone:.2f})" if s_alone is not None else "")
               + f" in {secs:.0f}s", flush=True)
-        write(rows, t_acc, settings, args.out, t_start)
+        ref = [r for r in rows if r["method"] in ("student", "kd")]
+        write(ref + [r for r in kept if r["method"] not in ("student", "kd")] + [r for r in rows if r not in ref],
+              t_acc, settings, args.out, t_start)
 
     for seed in range(args.seeds):
         torch.manual_seed(seed)
@@ -107,6 +121,22 @@ def main() -> None:
                            shape)
             s_alone = evaluate(StudentView(pair).eval(), loaders.test)["top1"]
             add(f"residual {v}/s{seed}", f"residual {v}", seed, pair.eval(), s_alone, time.perf_counter() - t0)
+
+
+def saved_rows(out: Path, names: list[str], settings: dict) -> tuple[list[dict], list[str]]:
+    """Rows of the saved results for variants not in ``names`` (and the reference rows), and the saved commands."""
+    import json
+
+    path = out / "distill_ablation.json"
+    if not path.exists():
+        return [], []
+    saved = json.loads(path.read_text())
+    same = {k: saved["meta"]["settings"].get(k) for k in ("train_size", "epochs", "ratio", "seeds")}
+    if same != {k: settings[k] for k in same}:
+        sys.exit(f"distill_ablation: the saved results used {same}; --append needs the same settings")
+    settings["variants"] = {**saved["meta"]["settings"].get("variants", {}), **settings["variants"]}
+    keep = [r for r in saved["rows"] if r["method"].removeprefix("residual ") not in names]
+    return keep, saved["meta"]["settings"].get("commands", [saved["meta"].get("command", "")])
 
 
 def write(rows, t_acc, settings, out, t_start) -> None:

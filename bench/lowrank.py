@@ -41,6 +41,7 @@ SETTINGS = {
                    {"name": "tucker c2", "conv": "tucker", "rank": "compression", "compression": 2.0},
                    {"name": "tucker c3", "conv": "tucker", "rank": "compression", "compression": 3.0},
                    {"name": "tucker energy .9", "conv": "tucker", "rank": "energy", "energy": 0.9},
+                   {"name": "cp c3", "conv": "cp", "rank": "compression", "compression": 3.0},
                    {"name": "separable m1", "conv": "separable", "rank": "fixed", "ratio": 0.01},
                ]},
     "resnet18": {"model": "tv:resnet18", "input": [3, 224, 224], "measure_batch": 64, "repeats": 4,
@@ -135,12 +136,18 @@ def main() -> None:
                                                               "meta": bench_meta(SETTINGS[p])}))
     if args.part in ("all", "merge"):
         rows, meta = [], {}
+        committed = ROOT / "bench/results/lowrank.json"
         for p in ["fmnist", "resnet18"]:
             f = CACHE / f"rows_{p}.json"
             if f.exists():
                 d = json.loads(f.read_text())
                 rows += d["rows"]
                 meta[p] = {**d["meta"], "seconds": round(d["seconds"], 1)}
+            elif committed.exists():  # a part not rerun here keeps its committed rows and settings
+                d = json.loads(committed.read_text())
+                rows += [r for r in d["rows"] if r.get("part") == p]
+                if p in d["meta"].get("parts", {}):
+                    meta[p] = d["meta"]["parts"][p]
         for r in rows:  # readable name: part / setting
             r["name"] = f"{r['part']}: {r.get('setting', 'dense ' + r.get('model', ''))}"
         cols = ["name", "method", "seed", "top1", "params", "macs", "size_bytes", "latency_ms_b1", "latency_ms_b64",
