@@ -133,13 +133,20 @@ def test_recover_uses_the_distiller_hook(synth):
             return self.s(x)
 
         def forward_train(self, x, y):
+            assert not any(p.requires_grad for p in self.t.parameters())  # frozen while it teaches
             out = self.s(x)
             return out, {"mse": (out - self.t(x)).pow(2).mean()}
 
     from torchshrink.engine import FitConfig
+    teacher.train()
     r = recover(student, teacher, synth.train, None, FitConfig(epochs=1), make_task=Task, progress=False, quiet=True)
     assert seen == [teacher] and "train_mse" in r.history[0]
-    assert not any(p.requires_grad for p in teacher.parameters())
+    # the original comes back as it went in: a copy of it made later trains all its layers, not only new ones
+    assert all(p.requires_grad for p in teacher.parameters()) and teacher.training
+    again = copy.deepcopy(teacher)
+    before = [p.detach().clone() for p in again.parameters()]
+    recover(again, teacher, synth.train, None, FitConfig(epochs=1), make_task=Task, progress=False, quiet=True)
+    assert all(not torch.equal(b, p) for b, p in zip(before, again.parameters()))
 
 
 def test_bad_settings_are_reported_at_once():

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch.nn as nn
 
 from ..engine import FitConfig, FitResult, fit
-from ..engine.task import Classifier
+from ..engine.task import Classifier, requires_grad_kept
 
 TaskFactory = Callable[[nn.Module, nn.Module], nn.Module]
 
@@ -32,18 +32,23 @@ TaskFactory = Callable[[nn.Module, nn.Module], nn.Module]
 def recover(model: nn.Module, teacher: nn.Module | None, train_loader: Any, val_loader: Any | None = None,
             cfg: FitConfig | None = None, make_task: TaskFactory | None = None, out_dir: str | Path | None = None,
             progress: bool = True, quiet: bool = False, desc: str = "recover") -> FitResult:
-    """Fine-tune ``model`` in place; with ``make_task`` the loss is the distiller's, with ``teacher`` frozen."""
+    """Fine-tune ``model`` in place; with ``make_task`` the loss is the distiller's, with ``teacher`` frozen while it
+    teaches and given its ``requires_grad`` flags and train/eval mode back afterwards."""
     cfg = cfg or FitConfig()
     if make_task is None:
         task = Classifier(model, cfg.label_smoothing)
-    else:
-        if teacher is None:
-            raise ValueError("make_task needs the original model as teacher; pass teacher=...")
+        return fit(task, train_loader, val_loader, cfg, out_dir=out_dir, progress=progress, quiet=quiet, desc=desc)
+    if teacher is None:
+        raise ValueError("make_task needs the original model as teacher; pass teacher=...")
+    was_training = teacher.training
+    with requires_grad_kept(teacher):  # frozen while it teaches, handed back as it came (it may be trained later)
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
         task = make_task(model, teacher)
-    return fit(task, train_loader, val_loader, cfg, out_dir=out_dir, progress=progress, quiet=quiet, desc=desc)
+        result = fit(task, train_loader, val_loader, cfg, out_dir=out_dir, progress=progress, quiet=quiet, desc=desc)
+    teacher.train(was_training)
+    return result
 
 
 def kd_task(temperature: float = 4.0, kd_weight: float = 0.9, ce_weight: float = 0.1) -> TaskFactory:
