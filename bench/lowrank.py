@@ -40,6 +40,7 @@ SETTINGS = {
                "variants": [
                    {"name": "tucker c2", "conv": "tucker", "rank": "compression", "compression": 2.0},
                    {"name": "tucker c3", "conv": "tucker", "rank": "compression", "compression": 3.0},
+                   {"name": "tucker c4", "conv": "tucker", "rank": "compression", "compression": 4.0},
                    {"name": "tucker energy .9", "conv": "tucker", "rank": "energy", "energy": 0.9},
                    {"name": "cp c3", "conv": "cp", "rank": "compression", "compression": 3.0},
                    {"name": "separable m1", "conv": "separable", "rank": "fixed", "ratio": 0.01},
@@ -88,7 +89,7 @@ def part_fmnist(s: dict) -> list[dict]:
         m.eval()
         models[v["name"]] = m
         reports[v["name"]] = (rep, time.perf_counter() - t0, res.final.get("val_top1"))
-    ms = measure_many(models, shape, loaders.test, batch_size=64, repeats=20, threads=THREADS)
+    ms = measure_many(models, shape, loaders.test, batch_size=64, repeats=40, threads=THREADS)
     rows = [result_row(ms["base"], "dense", 0, model=s["model"], part="fmnist"),
             result_row(ms["dense control"], "dense control", 0, ms["base"], part="fmnist",
                        setting=f"base + {s['recover_epochs']} epochs")]
