@@ -15,6 +15,8 @@ Three schedules (SPEC section 1):
 
 Every L2 feature loss is a mean over the feature map's elements, weighted by ``feature_weight`` (100 by
 default, the weight FitNets' hint loss has in the CIFAR benchmarks: a plain mean is too weak a signal).
+``kd_weight > 0`` adds Hinton KD between the frozen classifier applied to the features being trained and the
+teacher's logits to every L2 phase (our addition; off by default, so M.1 stays the paper's L2-only scheme).
 The classifier is frozen (the teacher's) unless ``head_epochs > 0``, which fine-tunes it with cross-entropy
 afterwards. The result is ``pair``, one :class:`~torchshrink.models.residual_pair.ResidualPair` module.
 
