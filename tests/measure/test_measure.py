@@ -59,3 +59,16 @@ def test_results_files(tmp_path):
     assert "| name" in md.read_text()
     with pytest.raises(ValueError, match="lacks"):
         write_results("bad", [{"name": "x"}], {}, tmp_path)
+
+
+def test_channels_last_timing_leaves_the_models_as_they_are():
+    from torchshrink.measure import latency_many, measure_many
+
+    conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 4 * 4, 2))
+    r = latency_many({"c": conv}, (3, 8, 8), batch_size=4, repeats=3, warmup=1, channels_last=True)
+    assert r["c"].repeats == 3 and r["c"].median_ms > 0
+    assert conv[0].weight.is_contiguous()  # the user's model was not converted in place
+    ms = measure_many({"c": conv}, (3, 8, 8), batch_size=4, repeats=3, repeats_bn=7, warmup=1, channels_last=True)
+    assert ms["c"].latency_ms_bn > 0
+    with pytest.raises(ValueError, match="image inputs"):
+        latency_many({"l": nn.Linear(8, 2)}, (8,), repeats=2, warmup=1, channels_last=True)

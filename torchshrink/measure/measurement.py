@@ -42,19 +42,23 @@ def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loade
                  batch_size: int = 64, repeats: int = 30, warmup: int = 5, threads: int | None = None,
                  device: str | torch.device = "cpu", size_bytes: dict[str, int] | None = None,
                  macs: dict[str, int] | None = None, train_time_per_epoch_s: dict[str, float] | None = None,
-                 latency: bool = True) -> dict[str, Measurement]:
+                 latency: bool = True, repeats_bn: int | None = None,
+                 channels_last: bool = False) -> dict[str, Measurement]:
     """Measure several models; their latencies are timed interleaved so the ratios are fair.
 
     ``size_bytes``/``macs`` override the defaults for models whose own file format or kernels the
-    generic counters cannot see (packed int8, sparse files); ``loader`` adds top-1/top-5.
+    generic counters cannot see (packed int8, sparse files); ``loader`` adds top-1/top-5. Batch ``batch_size``
+    is timed ``repeats_bn`` times (default a third of ``repeats``, at least 5); ``channels_last`` times the
+    models in the NHWC memory format (see :func:`~torchshrink.measure.latency.latency_many`).
     """
     from ..engine.evaluate import evaluate
 
     size_bytes, macs, tpe = size_bytes or {}, macs or {}, train_time_per_epoch_s or {}
     lat1 = latn = {}
     if latency:
-        lat1 = latency_many(models, input_shape, 1, repeats, warmup, threads, device)
-        latn = latency_many(models, input_shape, batch_size, max(5, repeats // 3), max(1, warmup // 2), threads, device)
+        lat1 = latency_many(models, input_shape, 1, repeats, warmup, threads, device, channels_last=channels_last)
+        latn = latency_many(models, input_shape, batch_size, repeats_bn or max(5, repeats // 3), max(1, warmup // 2),
+                            threads, device, channels_last=channels_last)
     out = {}
     for name, m in models.items():
         acc = evaluate(m, loader, device) if loader is not None else {}
