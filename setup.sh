@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up torchshrink on a fresh machine: Debian's Fashion-MNIST (when apt is available and we are root),
-# a virtual environment in .venv, PyTorch + torchvision, and the package with its test extra.
+# a virtual environment in .venv, PyTorch + torchvision, and the package with its test and quant extras
+# (torchao for the PT2E int8 flow, onnx/onnxruntime for the ONNX export check).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -11,4 +12,4 @@ fi
 PIP=".venv/bin/pip install -q --disable-pip-version-check"
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || $PIP "torch==2.14.1" "torchvision==0.29.1" \
   || $PIP torch torchvision
-$PIP -e ".[test]"
+$PIP -e ".[test,quant]"
