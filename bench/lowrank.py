@@ -19,6 +19,7 @@ import copy
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -58,6 +59,14 @@ def _fcfg(v: dict, batch: int, repeats: int) -> FactorizeConfig:
     return FactorizeConfig(batch_size=batch, repeats=repeats, threads=THREADS, **keys)
 
 
+def _nhwc(cl: dict, name: str) -> dict:
+    """The channels-last latency columns of model ``name`` from ``cl`` (measure_many(..., channels_last=True))."""
+    b1, bn = cl[name].latency_ms_b1, cl[name].latency_ms_bn
+    return {"latency_ms_b1_nhwc": b1, "latency_ms_b64_nhwc": bn,
+            "speedup_b1_nhwc": round(cl["base"].latency_ms_b1 / b1, 3),
+            "speedup_b64_nhwc": round(cl["base"].latency_ms_bn / bn, 3)}
+
+
 def part_fmnist(s: dict) -> list[dict]:
     torch.manual_seed(0)
     loaders = build_loaders(DataConfig(name="fashion_mnist", train_size=s["train_size"], test_size=s["test_size"],
@@ -95,12 +104,7 @@ def part_fmnist(s: dict) -> list[dict]:
     cl = measure_many(models, shape, None, batch_size=64, repeats=40, repeats_bn=40, threads=THREADS,
                       channels_last=True)
 
-    def nhwc(name: str) -> dict:
-        b1, b64 = cl[name].latency_ms_b1, cl[name].latency_ms_bn
-        return {"latency_ms_b1_nhwc": b1, "latency_ms_b64_nhwc": b64,
-                "speedup_b1_nhwc": round(cl["base"].latency_ms_b1 / b1, 3),
-                "speedup_b64_nhwc": round(cl["base"].latency_ms_bn / b64, 3)}
-
+    nhwc = partial(_nhwc, cl)
     rows = [result_row(ms["base"], "dense", 0, model=s["model"], part="fmnist", **nhwc("base")),
             result_row(ms["dense control"], "dense control", 0, ms["base"], part="fmnist",
                        setting=f"base + {s['recover_epochs']} epochs", **nhwc("dense control"))]
@@ -125,11 +129,13 @@ def part_resnet18(s: dict) -> list[dict]:
         models[v["name"]] = m.eval()
         reports[v["name"]] = (rep, time.perf_counter() - t0)
     ms = measure_many(models, shape, None, batch_size=s["measure_batch"], repeats=s["repeats"] * 3, warmup=2, threads=THREADS)
-    rows = [result_row(ms["base"], "dense", 0, model=s["model"], part="resnet18")]
+    nhwc = partial(_nhwc, measure_many(models, shape, None, batch_size=s["measure_batch"], repeats=s["repeats"] * 3,
+                                       warmup=2, threads=THREADS, channels_last=True))
+    rows = [result_row(ms["base"], "dense", 0, model=s["model"], part="resnet18", **nhwc("base"))]
     for name, (rep, secs) in reports.items():
         rows.append(result_row(ms[name], "lowrank", 0, ms["base"], part="resnet18", setting=name,
                                layers_kept=len(rep.kept), layers_skipped=len(rep.skipped), seconds=round(secs, 1),
-                               skipped=[f"{l.name}: {l.reason}" for l in rep.skipped]))
+                               skipped=[f"{l.name}: {l.reason}" for l in rep.skipped], **nhwc(name)))
     return rows
 
 
@@ -171,7 +177,8 @@ def main() -> None:
                  "factorization was not measured faster at batch 64 were kept dense (see 'skipped' in the JSON). "
                  "speedup_*: latency ratios against the dense model in PyTorch's default NCHW layout; speedup_*_nhwc: "
                  "the same models timed in the channels-last (NHWC) layout, where the VGG's max-pooling no longer "
-                 "takes a third of the time (fmnist rows; both timed interleaved, 2 threads, 40 repeats).")
+                 "takes a third of the time (both layouts timed interleaved with 2 threads; fmnist rows 40 repeats at each "
+                 "batch size, resnet18 rows 12 at batch 1 and 5 at batch 64).")
         write_results("lowrank", rows, {"parts": meta}, columns=cols, notes=notes)
         print((ROOT / "bench/results/lowrank.md").read_text())
 
