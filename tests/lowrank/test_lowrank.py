@@ -118,6 +118,31 @@ def test_faster_layers_are_kept_and_the_model_loads_back(tmp_path):
     json.dumps(rep.to_dict())
 
 
+def test_the_whole_model_is_timed_and_a_slower_one_can_be_undone(tmp_path):
+    torch.manual_seed(0)
+
+    def net():
+        return nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1)).eval()
+
+    model, x = net(), torch.randn(2, 32, 8, 8)
+    cfg = FactorizeConfig(rank="fixed", ratio=0.5, batch_size=4, repeats=3, min_speedup=1e-3)
+    rep = factorize_(model, cfg, (32, 8, 8))
+    assert len(rep.kept) == 2 and rep.model_speedup > 0
+    assert any(n.startswith("whole model: ") for n in rep.notes) and "whole model" in rep.table()
+    assert rep.to_dict()["model_speedup"] == rep.model_speedup
+    assert factorize_(net(), FactorizeConfig(rank="fixed", measure=False), (32, 8, 8)).model_speedup is None
+    # a whole-model bar no model can reach: every replacement is undone, the model is the dense one again
+    model = net()
+    ref = model(x)
+    rep = factorize_(model, FactorizeConfig(rank="fixed", ratio=0.5, batch_size=4, repeats=3, min_speedup=1e-3,
+                                            min_model_speedup=1e6), (32, 8, 8))
+    assert not rep.kept and all(l.reason.startswith("undone: the whole model") for l in rep.layers)
+    assert all(isinstance(model[i], nn.Conv2d) for i in (0, 2)) and not hasattr(model, "torchshrink_transforms")
+    assert torch.equal(model(x), ref)
+    with pytest.raises(Exception, match="min_model_speedup: must be >= 0"):
+        factorize_(net(), FactorizeConfig(min_model_speedup=-1), (32, 8, 8))
+
+
 def test_recover_uses_the_distiller_hook(synth):
     teacher = nn.Sequential(nn.Flatten(), nn.Linear(256, 32), nn.ReLU(), nn.Linear(32, synth.num_classes))
     student = copy.deepcopy(teacher)
@@ -171,3 +196,10 @@ def test_cli_factorize(tmp_path, capsys):
     assert main(["factorize", str(tmp_path / "m.pt"), "--data", "synthetic", "--rank", "vbmff",
                  "--out", str(tmp_path / "r2")]) == 2
     assert "rank: must be one of" in capsys.readouterr().err
+    # the whole-model bar from the command line: nothing is kept when the model misses it
+    assert main(["factorize", str(tmp_path / "m.pt"), "--data", "synthetic", "--rank", "fixed", "--ratio", "0.5",
+                 "--measure-batch", "2", "--min-speedup", "0.001", "--min-model-speedup", "1e6", "--recover-epochs",
+                 "0", "--out", str(tmp_path / "r3"), "--no-progress"]) == 0
+    rep = json.loads((tmp_path / "r3" / "report.json").read_text())
+    rep = rep.get("factorize", rep)
+    assert rep["model_speedup"] > 0 and not any(l["kept"] for l in rep["layers"])

@@ -53,6 +53,8 @@ class Factorize:
         p.add_argument("--exclude", action="append", default=None, help="layer name pattern to leave dense (repeatable)")
         p.add_argument("--measure-batch", type=int, default=None, help="batch size layers are timed at (default 64)")
         p.add_argument("--min-speedup", type=float, default=None, help="keep a layer only if this much faster (default 1.05)")
+        p.add_argument("--min-model-speedup", type=float, default=None,
+                       help="undo every replacement unless the whole model is this much faster (default 0: report only)")
         p.add_argument("--no-measure", action="store_true", help="keep every factorized layer without timing it")
         p.add_argument("--recover-epochs", type=int, default=None, help="fine-tuning epochs after factorizing (0: none)")
         add_data(p)
@@ -67,7 +69,8 @@ class Factorize:
         for key, flag in [("conv", args.conv), ("linear", args.linear), ("rank", args.rank), ("energy", args.energy),
                           ("compression", args.compression), ("macs", args.macs), ("ratio", args.ratio),
                           ("exclude", args.exclude), ("batch_size", args.measure_batch),
-                          ("min_speedup", args.min_speedup), ("measure", False if args.no_measure else None)]:
+                          ("min_speedup", args.min_speedup), ("min_model_speedup", args.min_model_speedup),
+                          ("measure", False if args.no_measure else None)]:
             if flag is not None:
                 set_path(settings, f"factorize.{key}", flag)
         for key, flag in [("model_file", args.model_file), ("recover_epochs", args.recover_epochs)]:

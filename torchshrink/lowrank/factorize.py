@@ -5,7 +5,10 @@ For every Linear and Conv2d (matched by ``include``/``exclude`` patterns), the c
 convolutions: svd) is applied at the ranks the selector picks. Then each candidate is timed against
 the dense layer it replaces, on its own input shape at the target batch size and device, interleaved
 (:func:`torchshrink.measure.latency_many`); a candidate is kept only if it is at least ``min_speedup``
-times faster. Layers that do not qualify are left dense and the report says which and why. The change
+times faster. Layers that do not qualify are left dense and the report says which and why. Layers that are
+faster one by one need not make the whole model faster (reorders, memory traffic), so the factorized model is
+then timed as a whole against the dense one (``report.model_speedup``, with a note when it is slower); with
+``min_model_speedup`` set, every replacement is undone when the whole model misses it. The change
 is recorded with ``record_transform`` so ``save_model``/``load_model`` bring the factorized model back.
 
 >>> import torch, torch.nn as nn
@@ -79,9 +82,13 @@ class FactorizeConfig(TimingSettings):
     include: list[str] = field(default_factory=lambda: ["*"])
     exclude: list[str] = field(default_factory=list)
     min_channels: int = 8
+    min_model_speedup: float = 0.0
 
     def validate(self) -> list[str]:
         p = self.timing_problems()
+        if self.min_model_speedup < 0:
+            p.append(f"min_model_speedup: must be >= 0 (0 = only report the whole model's speedup), "
+                     f"got {self.min_model_speedup}")
         if self.conv not in CONV_METHODS:
             p.append(f"conv: must be one of {', '.join(CONV_METHODS)}, got {self.conv!r}")
         if self.linear not in LINEAR_METHODS:
@@ -120,8 +127,15 @@ class LayerReport:
     reason: str = ""
 
 
+@dataclass
 class FactorizeReport(TransformReport):
-    """Per-layer report of a :func:`factorize_` call (ranks, error, params, timing, decision)."""
+    """Per-layer report of a :func:`factorize_` call (ranks, error, params, timing, decision), and the whole
+    model's measured speedup (dense latency / factorized latency; None when nothing was timed or kept)."""
+
+    model_speedup: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "model_speedup": self.model_speedup}
 
     COLUMNS = (("layer", 28, lambda l: l.name), ("method", 10, lambda l: l.method),
                ("ranks", 12, lambda l: str(l.ranks)[:12]), ("err", 6, lambda l: fmt_opt(l.error)),
@@ -246,6 +260,7 @@ def factorize_(model: nn.Module, config: FactorizeConfig | None = None, input_sh
         notes.append(f"MACs budget {cfg.macs:.2f} of the model: shared rank fraction {s:.3f}"
                      + ("" if s > 0 else " (out of reach: rank 1 used)"))
     by_name = {r.name: r for r in reports}
+    originals: dict[str, nn.Module] = {}
     for name, (method, m, hw) in todo.items():
         r = by_name[name]
         r.ranks = (ranks_by_name[name] if cfg.rank == "macs" else
@@ -270,17 +285,55 @@ def factorize_(model: nn.Module, config: FactorizeConfig | None = None, input_sh
         r.kept = True
         f.train(m.training)
         _set(model, name, f)
+        originals[name] = m
         if verbose:
             print(f"factorized {name}: {method.name} ranks {r.ranks}, error {r.error:.3f}"
                   + (f", {r.speedup:.2f}x" if r.speedup else ""))
+    model_speedup = None
+    if cfg.measure and originals:
+        model_speedup = _model_speedup(model, originals, input_shape, cfg)
+        notes.append(_model_note(model_speedup, cfg))
+        if model_speedup < cfg.min_model_speedup:
+            for name, m in originals.items():
+                _set(model, name, m)
+                by_name[name].kept = False
+                by_name[name].reason = (f"undone: the whole model was {model_speedup:.2f}x the dense one's speed "
+                                        f"< min_model_speedup {cfg.min_model_speedup:g}")
     kept = {r.name: {"method": r.method, "ranks": r.ranks} for r in reports if r.kept}
     if kept:
         record_transform(model, "lowrank", layers=kept)
-    report = FactorizeReport(reports, asdict(cfg), time.perf_counter() - t0, notes)
+    report = FactorizeReport(reports, asdict(cfg), time.perf_counter() - t0, notes, model_speedup=model_speedup)
     if verbose:
         for r in report.skipped:
             print(f"skipped {r.name}: {r.reason}")
     return report
+
+
+def _model_speedup(model: nn.Module, originals: dict[str, nn.Module], input_shape: Sequence[int],
+                   cfg: FactorizeConfig) -> float:
+    """Dense latency / factorized latency of the whole model (a copy with the original layers put back),
+    timed interleaved at the config's batch size, device and threads."""
+    dense = copy.deepcopy(model)
+    for name, m in originals.items():
+        _set(dense, name, copy.deepcopy(m))
+    timed = {"dense": dense, "factorized": model}
+    at = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if torch.device(cfg.device) != at:
+        timed = {k: copy.deepcopy(v).to(cfg.device) for k, v in timed.items()}
+    was_training = model.training
+    lat = latency_many(timed, input_shape, batch_size=cfg.batch_size, repeats=cfg.repeats, warmup=2,
+                       threads=cfg.threads or None, device=cfg.device)
+    model.train(was_training)
+    return lat["dense"].median_ms / max(lat["factorized"].median_ms, 1e-9)
+
+
+def _model_note(speedup: float, cfg: FactorizeConfig) -> str:
+    """One line on the whole model's measured speedup; a slower model says what to try."""
+    line = f"whole model: {speedup:.2f}x the dense model's speed at batch {cfg.batch_size} on {cfg.device}"
+    if speedup < 1:
+        line += (" (slower, although each kept layer passed its own timing: try the channels-last layout, a higher "
+                 "min_speedup, excluding layers, or min_model_speedup=1 to undo the factorization)")
+    return line
 
 
 @MODEL_TRANSFORMS.register("lowrank")
