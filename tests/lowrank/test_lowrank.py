@@ -201,5 +201,4 @@ def test_cli_factorize(tmp_path, capsys):
                  "--measure-batch", "2", "--min-speedup", "0.001", "--min-model-speedup", "1e6", "--recover-epochs",
                  "0", "--out", str(tmp_path / "r3"), "--no-progress"]) == 0
     rep = json.loads((tmp_path / "r3" / "report.json").read_text())
-    rep = rep.get("factorize", rep)
     assert rep["model_speedup"] > 0 and not any(l["kept"] for l in rep["layers"])

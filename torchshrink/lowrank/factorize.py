@@ -316,15 +316,11 @@ def _model_speedup(model: nn.Module, originals: dict[str, nn.Module], input_shap
     dense = copy.deepcopy(model)
     for name, m in originals.items():
         _set(dense, name, copy.deepcopy(m))
-    timed = {"dense": dense, "factorized": model}
-    at = next((p.device for p in model.parameters()), torch.device("cpu"))
-    if torch.device(cfg.device) != at:
-        timed = {k: copy.deepcopy(v).to(cfg.device) for k, v in timed.items()}
     was_training = model.training
-    lat = latency_many(timed, input_shape, batch_size=cfg.batch_size, repeats=cfg.repeats, warmup=2,
-                       threads=cfg.threads or None, device=cfg.device)
-    model.train(was_training)
-    return lat["dense"].median_ms / max(lat["factorized"].median_ms, 1e-9)
+    dense_ms, factorized_ms = time_replacement(dense, model, input_shape, cfg.batch_size, cfg.repeats, cfg.threads,
+                                               cfg.device)
+    model.train(was_training)  # timing puts it in eval mode
+    return dense_ms / max(factorized_ms, 1e-9)
 
 
 def _model_note(speedup: float, cfg: FactorizeConfig) -> str:

@@ -6,7 +6,6 @@ Timings on shared machines are noisy; :func:`latency_many` measures several mode
 from __future__ import annotations
 
 import copy
-
 import statistics
 import time
 from contextlib import contextmanager
