@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .commands import COMMANDS, load_all
 from .errors import TorchshrinkError
@@ -32,11 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from .checks import check_count
     from .engine import distributed
+    from .engine.rundir import release_run_dirs
 
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning(shown)
     try:
         cls = COMMANDS.get(args.command)
-        nproc = getattr(args, "nproc", None) or 1
+        nproc = getattr(args, "nproc", None)
+        nproc = 1 if nproc is None else check_count(nproc, "--nproc", fix="pass --nproc 1 (one process) or more")
         if nproc > 1 or distributed.launched():
             distributed.check_supported(cls, args.command)
             if not distributed.launched():  # --nproc N: start torchrun
@@ -51,6 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("torchshrink: interrupted; run the same command again to resume from the last saved epoch", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
+        release_run_dirs()  # the run folder this command wrote is free for the next one
+
+
+def _show_warning(default):
+    """Print the toolkit's own warnings as one line ``torchshrink: warning: ...``; others as Python does."""
+    from .checks import TorchshrinkWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TorchshrinkWarning):
+            print(f"torchshrink: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -26,6 +26,14 @@ class CheckpointError(TorchshrinkError):
     """A checkpoint or model file that is missing, corrupt or belongs to another model."""
 
 
+class OutputError(TorchshrinkError, OSError):
+    """A file or folder that cannot be written there (read-only, below a file, a name too long, a virtual file system)."""
+
+
+class RunFolderBusy(TorchshrinkError):
+    """The run folder is being written by another torchshrink process (its lock is held)."""
+
+
 class DivergenceError(TorchshrinkError):
     """Training produced a NaN or infinite loss.
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import torch.nn as nn
 
+from ..checks import check_options
 from ..errors import ConfigError, suggest
 from .at import AT
 from .base import Distiller
@@ -31,6 +32,7 @@ def make_distiller(method: str, student: nn.Module, teacher: nn.Module, input_sh
     if method not in BASELINES:
         raise ConfigError(f"unknown distillation method {method!r}{suggest(method, list(BASELINES))}; "
                           f"choose one of {', '.join(BASELINES)}")
+    check_options(BASELINES[method], kw, f"distiller {method!r}")
     if method == "fitnet":
         return FitNet(student, teacher, input_shape, **kw)
     return BASELINES[method](student, teacher, **kw)

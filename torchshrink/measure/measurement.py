@@ -51,8 +51,14 @@ def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loade
     is timed ``repeats_bn`` times (default a third of ``repeats``, at least 5); ``channels_last`` times the
     models in the NHWC memory format (see :func:`~torchshrink.measure.latency.latency_many`).
     """
+    from ..checks import check_input_shape, check_module
     from ..engine.evaluate import evaluate
+    from ..errors import ConfigError
 
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(f"measure_many: expected a dict of name -> model, got {type(models).__name__}")
+    for name, m in models.items():
+        input_shape = check_input_shape(check_module(m, f"model {name!r}"), input_shape)
     size_bytes, macs, tpe = size_bytes or {}, macs or {}, train_time_per_epoch_s or {}
     lat1 = latn = {}
     if latency:
@@ -83,7 +89,7 @@ def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loade
 
 def measure(model: nn.Module, input_shape: Sequence[int], loader: Iterable | None = None, name: str = "model",
             **kwargs: Any) -> Measurement:
-    """Measure one model (see :func:`measure_many` for the options).
+    """Measure one model (see :func:`measure_many` for the options); the model must run on ``input_shape``.
 
     >>> from torchshrink.models import create_model
     >>> m = measure(create_model("resnet20"), (3, 32, 32), repeats=2, warmup=1, batch_size=2)
