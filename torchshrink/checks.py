@@ -122,7 +122,7 @@ def check_output_file(path: Any, what: str = "path") -> Path:
     ...
     torchshrink.errors.ConfigError: save_model's path: expected a file path such as 'model.pt', got None
     """
-    from .io import output_problem
+    from .filesystem import output_problem
 
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise ConfigError(f"{what}: expected a file path such as 'model.pt', got {_a(path) if path is not None else 'None'}")

@@ -21,7 +21,6 @@ True
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -34,119 +33,13 @@ from typing import Any, Callable
 import torch
 
 from .errors import CheckpointError, OutputError
+from .filesystem import os_error_message, output_problem
 
 PathLike = str | os.PathLike
 
 SEAL = b"TSHA256:"           # archive comment: this prefix, then the hex SHA-256 of every byte before the comment
 SEAL_LEN = len(SEAL) + 64     # the comment's length
 EOCD = b"PK\x05\x06"          # a zip's end-of-central-directory record (22 bytes, then the comment)
-VIRTUAL_FS = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs",
-              "pstore", "bpf", "configfs", "fusectl", "mqueue", "efivarfs", "binfmt_misc", "autofs", "nsfs"}
-
-
-def _mount_of(path: Path) -> tuple[str, str]:
-    """(mount point, file system type) of the mount holding ``path`` (an existing path); ('', '') if unknown."""
-    best = ("", "")
-    try:
-        with open("/proc/mounts") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) < 3:
-                    continue
-                mnt = parts[1].replace("\\040", " ")
-                p = str(path)
-                if (p == mnt or p.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best[0]):
-                    best = (mnt, parts[2])
-    except OSError:
-        pass
-    return best
-
-
-def _existing_ancestor(path: Path) -> Path:
-    p = path.absolute()
-    while not os.path.lexists(p) and p != p.parent:
-        p = p.parent
-    return p
-
-
-def output_problem(path: PathLike, what: str = "output path", fix: str = "choose another --out",
-                   folder: bool = True) -> str | None:
-    """Why ``path`` (a folder, or a file when ``folder`` is false) cannot be created here, in one sentence; None if it can.
-
-    Nothing is created: the first existing ancestor is examined (a file? a virtual or read-only file system?
-    writable?) and the names still to create are checked against the file system's length limit.
-
-    >>> output_problem("/proc/torchshrink-run")
-    "output path '/proc/torchshrink-run' is under '/proc', a virtual file system (proc) that cannot hold files; choose another --out on a real disk"
-    """
-    if isinstance(path, str) and not path.strip():
-        return f"{what} is empty; {fix}"
-    path = Path(path)
-    shown = str(path)
-    if os.path.isdir(path):  # (os.path, unlike Path, answers False instead of raising for a name too long)
-        if not folder:
-            return f"{what} {shown!r} is a folder, not a file; give a file path inside it (e.g. {str(path / 'model.pt')!r})"
-        top = path
-    elif os.path.lexists(path):
-        if folder:
-            return f"{what} {shown!r} is a file, not a folder; {fix}"
-        top = path.parent
-    else:
-        top = _existing_ancestor(path if folder else path.parent)
-    if not os.path.isdir(top):
-        return f"{what} {shown!r} is below {str(top)!r}, which is a file, not a folder; {fix}"
-    mnt, fstype = _mount_of(top.resolve())
-    if fstype in VIRTUAL_FS:
-        return f"{what} {shown!r} is under {mnt!r}, a virtual file system ({fstype}) that cannot hold files; {fix} on a real disk"
-    try:
-        limit = os.pathconf(top, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        limit = 255
-    rest = path.absolute().relative_to(top.absolute()).parts if path.absolute() != top.absolute() else ()
-    for name in rest:
-        if len(os.fsencode(name)) > limit:
-            return (f"{what} {shown!r} has a name of {len(os.fsencode(name))} bytes ({name[:16]!r}...), longer than the "
-                    f"{limit} this file system allows; choose a shorter name")
-    if len(os.fsencode(str(path.absolute()))) >= 4096:
-        return f"{what} {shown[:60]!r}... is longer than the 4096 bytes a path may have; choose a shorter one"
-    if not os.access(top, os.W_OK | os.X_OK):
-        try:
-            read_only = bool(os.statvfs(top).f_flag & os.ST_RDONLY)
-        except OSError:
-            read_only = False
-        if read_only:
-            return f"cannot write {shown!r}: {mnt or str(top)!r} is a read-only file system; {fix} on a writable disk"
-        return f"cannot write {shown!r}: no permission to write in {str(top)!r}; {fix} where you can write"
-    return None
-
-
-def os_error_message(e: OSError, path: PathLike, what: str = "output path", fix: str = "choose another --out") -> str:
-    """One sentence for a failed write (the checks of :func:`output_problem` first, then the errno in words)."""
-    found = output_problem(path, what, fix, folder=False) if not os.path.isdir(path) else None
-    if found:
-        return found
-    words = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
-             errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
-             errno.EPERM: "the operation is not permitted", errno.ENAMETOOLONG: "a name in it is too long",
-             errno.ENOTDIR: "a part of it is a file, not a folder", errno.EISDIR: "it is a folder",
-             errno.EIO: "the disk reported an input/output error"}
-    why = words.get(e.errno or -1, (e.strerror or type(e).__name__).lower())
-    return f"cannot write {str(path)!r}: {why}; {fix}"
-
-
-def make_folder(path: PathLike, what: str = "output path", fix: str = "choose another --out") -> Path:
-    """Create folder ``path`` (and its parents), or raise :class:`OutputError` saying why not, having created nothing."""
-    problem = output_problem(path, what, fix)
-    if problem:
-        raise OutputError(problem)
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(os_error_message(e, path, what, fix)) from None
-    return path
-
-
 def atomic_write(path: PathLike, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write ``path`` atomically: ``write(fileobj)`` fills a temporary file that is fsynced, then renamed.
 
@@ -395,89 +288,3 @@ def serialized_size(obj: Any) -> int:
     torch.save(obj, buf)
     return buf.getbuffer().nbytes
 
-
-def write_container(path: PathLike, magic: bytes, header: dict[str, Any], blob: bytes) -> int:
-    """Write torchshrink's binary container (``.tspk``, ``.tsdc``); returns the file size.
-
-    Layout, version 2: ``magic`` (4 bytes), uint32 version, uint32 header length, the SHA-256 of everything
-    after it (32 bytes), the header as zlib-compressed JSON, then ``blob``. Version 1 (no checksum) is still read.
-    """
-    import struct
-    import zlib
-
-    head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
-    body = head + bytes(blob)
-    data = magic + struct.pack("<II", 2, len(head)) + hashlib.sha256(body).digest() + body
-    atomic_write(Path(path), lambda f: f.write(data))
-    return len(data)
-
-
-def read_container(path: PathLike, magic: bytes, kind: str, writer: str) -> tuple[dict[str, Any], memoryview]:
-    """(header, blob) of a file written by :func:`write_container`; every damage is a :class:`CheckpointError`.
-
-    ``kind`` names the format in messages (e.g. "packed low-bit file (.tspk)"), ``writer`` the function that writes it.
-    """
-    import struct
-    import zlib
-
-    path = check_readable(path, kind)
-    raw = path.read_bytes()
-    shown = str(path)
-    damaged = f"delete it and write it again with {writer}"
-    if raw[:4] != magic:
-        raise CheckpointError(f"{shown!r} is not a torchshrink {kind}; pass a file written by {writer}")
-    if len(raw) < 12:
-        raise CheckpointError(f"{shown!r} is truncated ({len(raw)} bytes, shorter than the header of a {kind}); {damaged}")
-    version, n = struct.unpack("<II", raw[4:12])
-    if version not in (1, 2):
-        raise CheckpointError(f"{shown!r} has format version {version}, and this torchshrink reads versions 1 and 2: "
-                              f"update torchshrink, or if the file is damaged, {damaged}")
-    start = 12 + (32 if version == 2 else 0)
-    if start + n > len(raw):
-        raise CheckpointError(f"{shown!r} is truncated or damaged (its header claims {n} bytes, but only "
-                              f"{max(0, len(raw) - start)} follow); {damaged}")
-    if version == 2 and hashlib.sha256(raw[start:]).digest() != raw[12:44]:
-        raise CheckpointError(f"{shown!r} is damaged (its bytes do not match the checksum written with it); {damaged}")
-    try:
-        header = json.loads(zlib.decompress(raw[start:start + n]))
-    except (zlib.error, ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise CheckpointError(f"{shown!r} has a damaged header ({type(e).__name__}); {damaged}") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{shown!r} has a damaged header (not a mapping); {damaged}")
-    return header, memoryview(raw)[start + n:]
-
-
-class damage_guard:
-    """``with damage_guard(path, writer):`` turns any unexpected error while decoding ``path`` into a
-    :class:`CheckpointError` naming the file (an entry whose values contradict each other: a damaged or edited file).
-
-    >>> with damage_guard("m.tspk", "save_packed"):
-    ...     [][3]
-    Traceback (most recent call last):
-    ...
-    torchshrink.errors.CheckpointError: 'm.tspk' is damaged (IndexError: list index out of range); delete it and write it again with save_packed
-    """
-
-    def __init__(self, path: PathLike, writer: str) -> None:
-        self.path, self.writer = str(path), writer
-
-    def __enter__(self) -> "damage_guard":
-        return self
-
-    def __exit__(self, kind: Any, e: Any, tb: Any) -> bool:
-        if e is None or isinstance(e, CheckpointError) or not isinstance(e, Exception):
-            return False
-        from .errors import TorchshrinkError
-
-        detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
-        if isinstance(e, TorchshrinkError):
-            raise CheckpointError(f"{self.path!r} cannot be loaded: {detail}") from None
-        raise CheckpointError(f"{self.path!r} is damaged ({type(e).__name__}{': ' + detail if detail else ''}); delete it "
-                              f"and write it again with {self.writer}") from None
-
-
-def check_entry(ok: bool, path: PathLike, what: str, writer: str) -> None:
-    """A :class:`CheckpointError` unless ``ok``: entry ``what`` of ``path`` is malformed."""
-    if not ok:
-        raise CheckpointError(f"{str(path)!r} is damaged (its {what} entry is malformed); delete it and write it again "
-                              f"with {writer}")

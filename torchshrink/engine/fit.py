@@ -28,7 +28,8 @@ import torch.nn as nn
 
 from ..checks import check_config, check_module
 from ..errors import CheckpointError, DivergenceError
-from ..io import load_checkpoint, make_folder, save_checkpoint, write_text
+from ..filesystem import make_folder
+from ..io import load_checkpoint, save_checkpoint, write_text
 from . import distributed as dist
 from .distributed import EngineConfig
 from .evaluate import evaluate

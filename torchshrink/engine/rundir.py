@@ -19,8 +19,9 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import yaml
 
-from ..errors import RunFolderBusy, TorchshrinkError
-from ..io import make_folder, write_text
+from ..errors import OutputError, RunFolderBusy, TorchshrinkError
+from ..filesystem import make_folder, os_error_message
+from ..io import write_text
 
 CONFIG = "config.yaml"
 FINISHED = "metrics.json"  # written last: its presence marks a finished run
@@ -60,10 +61,6 @@ def lock_run_dir(out: str | Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        from ..io import os_error_message
-
-        from ..errors import OutputError
-
         raise OutputError(os_error_message(e, path)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -15,7 +15,7 @@ from typing import Any
 from ..checks import check_distinct
 from ..engine.rundir import refuse_existing
 from ..errors import OutputError
-from ..io import output_problem
+from ..filesystem import output_problem
 from ..errors import TorchshrinkError
 from ..io import write_text
 from ..measure import compare as compare_measurements, markdown_table

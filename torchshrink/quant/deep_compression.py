@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
 from ..errors import CheckpointError, ConfigError
-from ..io import check_entry, damage_guard, read_container, write_container
+from ..container import check_entry, damage_guard, read_container, write_container
 from ..models.files import build_architecture, load_weights, valid_header
 from .huffman import huffman_decode, huffman_encode
 from .packing import _is_int, _is_shape, append_dense, read_dense

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
 from ..errors import CheckpointError, ConfigError
-from ..io import check_entry, damage_guard, read_container, write_container
+from ..container import check_entry, damage_guard, read_container, write_container
 from ..models.files import build_architecture, load_weights, valid_header
 
 MAGIC, VERSION = b"TSPK", 2
