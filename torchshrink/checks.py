@@ -101,8 +101,8 @@ def _from_dict(cls: type[C], data: dict, name: str) -> C:
 
     problems: list[str] = []
     obj = from_dict(cls, data, collect=problems)
-    if problems:
-        raise ConfigError("\n".join(f"{name}.{p}" for p in problems))
+    if problems:  # all of them, on one line (the CLI's from_dict prints one line each)
+        raise ConfigError("; ".join(f"{name}.{p}" for p in problems))
     return obj
 
 
@@ -227,18 +227,23 @@ def explain_shape(model: nn.Module, input_shape: Any, e: Exception, what: str = 
     return e
 
 
-def check_teacher_student(student: Any, teacher: Any) -> None:
-    """Teacher and student must read the same images; a student larger than its teacher is warned about.
-
-    A larger student is allowed (born-again and noisy-student training use one on purpose) but it does not
-    compress, so :class:`TorchshrinkWarning` says so.
-    """
+def check_same_channels(student: Any, teacher: Any) -> None:
+    """Teacher and student must be modules that read images of the same channel count."""
     check_module(student, "student")
     check_module(teacher, "teacher")
     cs, ct = input_channels(student), input_channels(teacher)
     if cs is not None and ct is not None and cs != ct:
         raise ConfigError(f"the teacher reads {ct}-channel images but the student reads {cs}; build both for the same "
                           "data set (the same in_channels)")
+
+
+def check_teacher_student(student: Any, teacher: Any) -> None:
+    """Teacher and student must read the same images; a student larger than its teacher is warned about.
+
+    A larger student is allowed (born-again and noisy-student training use one on purpose) but it does not
+    compress, so :class:`TorchshrinkWarning` says so.
+    """
+    check_same_channels(student, teacher)
     ns = sum(p.numel() for p in student.parameters())
     nt = sum(p.numel() for p in teacher.parameters())
     if nt and ns > nt:
@@ -392,3 +397,18 @@ def explain_batch(model: nn.Module, x: Any, y: Any, e: Exception) -> Torchshrink
         return ConfigError(f"the data has labels up to {int(y.max())} but the model {predicts}; build it with "
                            f"num_classes={int(y.max()) + 1}, or use the data set it was trained on")
     return None
+
+
+def check_threads(n: Any, what: str = "--threads") -> int:
+    """A CPU thread count: None or 0 (torch's choice) or a positive integer; returns it (0 for None).
+
+    >>> check_threads(-1)
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: --threads must be >= 0 (0 = torch's choice), got -1
+    """
+    if n is None:
+        return 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"{what} must be >= 0 (0 = torch's choice), got {n!r}")
+    return n

@@ -36,3 +36,14 @@ def test_prune_mistakes_end_in_one_line(tmp_path, capsys):
     path, _ = _model_file(tmp_path)
     assert main(["prune", path, "--data", "synthetic", "--ratio", "0.3", "--macs-ratio", "0.5", "--out", str(tmp_path / "x")]) == 2
     assert "exactly one" in capsys.readouterr().err
+
+
+def test_an_importance_alone_keeps_the_default_macs_budget(tmp_path):
+    import json
+
+    path, n = _model_file(tmp_path)
+    out = tmp_path / "l1"
+    assert main(["prune", path, "--data", "synthetic", "--importance", "l1", "--no-recover", "--no-progress",
+                 "--out", str(out)]) == 0
+    ms = json.loads((out / "metrics.json").read_text())
+    assert ms["pruned"]["macs"] <= 0.55 * ms["original"]["macs"]  # the default budget: half the MACs

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..checks import check_data_channels
 from ..data import DataConfig, build_loaders
 from ..engine import FitConfig, distributed, fit
 from ..engine.rundir import prepare_run_dir
@@ -59,7 +60,7 @@ class DistillSpec:
 def load_teacher(spec: DistillSpec, num_classes: int, in_channels: int):
     if Path(spec.teacher).is_file():
         return load_model(spec.teacher)
-    if spec.teacher.endswith((".pt", ".pth")):
+    if spec.teacher.endswith((".pt", ".pth", ".tspk", ".tsdc")) or "/" in spec.teacher:
         raise ConfigError(f"teacher file {spec.teacher!r} does not exist; train one with `torchshrink train --out ...`")
     if not spec.teacher_pretrained:
         raise ConfigError(f"teacher {spec.teacher!r} is a model name without weights; pass a trained model file or "
@@ -74,6 +75,7 @@ def run_distill(spec: DistillSpec, loaders, out: Path | None, progress: bool = T
 
     c = loaders.input_shape[0]
     teacher = load_teacher(spec, loaders.num_classes, c)
+    check_data_channels(teacher, loaders.input_shape, spec.data.name, "the teacher")
     kw = dict(spec.student.kwargs)
     if spec.method.startswith("residual"):
         mode, base = ("m1", spec.method.split("+", 1)[1]) if "+" in spec.method else (spec.method.split("-")[1], "l2")

@@ -94,6 +94,9 @@ class Prune:
         if args.exclude:
             settings.setdefault("structured", {})["exclude"] = list(args.exclude)
             settings.setdefault("unstructured", {})["exclude"] = list(args.exclude)
+        s = settings.get("structured")
+        if isinstance(s, dict) and not {"ratio", "macs_ratio"} & set(s):  # e.g. --importance alone: the default budget
+            s["macs_ratio"] = PruneSpec().structured.macs_ratio
         if args.one_shot:
             settings["gradual"] = False
         if args.no_recover:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import torch.nn as nn
 
-from ..checks import check_options
+from ..checks import check_input_shape, check_options, check_same_channels
 from ..errors import ConfigError, suggest
 from .at import AT
 from .base import Distiller
@@ -33,6 +33,9 @@ def make_distiller(method: str, student: nn.Module, teacher: nn.Module, input_sh
         raise ConfigError(f"unknown distillation method {method!r}{suggest(method, list(BASELINES))}; "
                           f"choose one of {', '.join(BASELINES)}")
     check_options(BASELINES[method], kw, f"distiller {method!r}")
+    check_same_channels(student, teacher)
+    input_shape = check_input_shape(student, input_shape)
+    check_input_shape(teacher, input_shape)
     if method == "fitnet":
         return FitNet(student, teacher, input_shape, **kw)
     return BASELINES[method](student, teacher, **kw)

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..errors import ConfigError
 from ..measure.latency import fixed_threads, latency_many
 from ..models.files import MODEL_TRANSFORMS, record_transform
@@ -215,7 +216,7 @@ def _set(model: nn.Module, name: str, new: nn.Module) -> None:
 def factorize_(model: nn.Module, config: FactorizeConfig | None = None, input_shape: Sequence[int] = (3, 32, 32),
                verbose: bool = False) -> FactorizeReport:
     """Factorize ``model``'s layers in place (see the module docstring); returns the per-layer report."""
-    cfg = config or FactorizeConfig()
+    cfg, input_shape = check_config(config, FactorizeConfig), check_model_input(model, "factorize", input_shape)
     problems = cfg.validate()
     if problems:
         raise ConfigError("invalid factorize settings: " + "; ".join(problems))

@@ -7,6 +7,8 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..checks import check_module, check_shape, explain_shape
+
 
 @torch.no_grad()
 def count_flops(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> int:
@@ -15,13 +17,16 @@ def count_flops(model: nn.Module, input_shape: Sequence[int], batch_size: int = 
     >>> count_flops(nn.Linear(4, 3), (4,))
     24
     """
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    input_shape = check_shape(input_shape)
+    device = next((p.device for p in check_module(model).parameters()), torch.device("cpu"))
     x = torch.zeros(batch_size, *input_shape, device=device)
     was_training = model.training
     model.eval()
     try:
         with FlopCounterMode(display=False) as counter:
             model(x)
+    except Exception as e:  # the model does not run on this shape: say which shape it takes
+        raise explain_shape(model, input_shape, e) from None
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..errors import ConfigError, suggest
 
 SCOPES = ("layer", "global")
@@ -100,6 +101,7 @@ def apply_masks_(weights: dict[str, torch.Tensor], masks: dict[str, torch.Tensor
 
 def magnitude_prune_(model: nn.Module, cfg: MagnitudeConfig) -> dict[str, torch.Tensor]:
     """Zero the smallest weights of ``model`` in place; returns the keep-masks by layer name."""
+    cfg, _ = check_config(cfg, MagnitudeConfig), check_model_input(model, "prune")
     problems = cfg.validate()
     if problems:
         raise ConfigError("invalid magnitude pruning config: " + "; ".join(problems))

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from ..checks import check_config, check_model_input
 from ..engine.task import requires_grad_kept
 from ..errors import ConfigError, suggest
 from ..measure import count_macs, count_params
@@ -60,8 +61,12 @@ class StructuredConfig:
 
     def validate(self) -> list[str]:
         p = []
-        if (self.ratio > 0) == (self.macs_ratio > 0):
-            p.append("set exactly one of ratio (channels removed, e.g. 0.3) and macs_ratio (MACs kept, e.g. 0.5)")
+        if self.ratio <= 0 and self.macs_ratio <= 0:
+            p.append("ratio: 0 removes no channels; set ratio (the fraction of channels removed, e.g. 0.3) or "
+                     "macs_ratio (the fraction of MACs kept, e.g. 0.5)")
+        elif self.ratio > 0 and self.macs_ratio > 0:
+            p.append("ratio/macs_ratio: set exactly one of them, not both (ratio: channels removed, e.g. 0.3; "
+                     "macs_ratio: MACs kept, e.g. 0.5)")
         if not 0 <= self.ratio < 1:
             p.append(f"ratio: must be in [0, 1), got {self.ratio}")
         if not 0 <= self.macs_ratio < 1:
@@ -202,6 +207,7 @@ def prune_(model: nn.Module, cfg: StructuredConfig, input_shape: Sequence[int],
     iterable of ``(x, y)``) is used for Taylor importance. The change is recorded so
     ``save_model``/``load_model`` round-trip the new shapes.
     """
+    cfg, input_shape = check_config(cfg, StructuredConfig), check_model_input(model, "prune", input_shape)
     _check(cfg)
     input_shape = tuple(int(s) for s in input_shape)
     batches = list(_take(batches, 4)) if batches is not None else None

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
+from ..checks import check_config, check_model_input
 from .lowbit import target_layers
 
 
@@ -75,6 +76,6 @@ class Binary(nn.Module):
 
 def binarize_(model: nn.Module, cfg: BinaryConfig | None = None) -> None:
     """Binarize every Conv2d/Linear weight in place (latent float weights keep training)."""
-    cfg = cfg or BinaryConfig()
+    cfg, _ = check_config(cfg, BinaryConfig), check_model_input(model, "binarize")
     for _, m in target_layers(model, cfg.keep_edges):
         P.register_parametrization(m, "weight", Binary(cfg.xnor))

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
+from ..checks import check_config, check_model_input
 from ..errors import CheckpointError, ConfigError
 from ..container import check_entry, damage_guard, read_container, write_container
 from ..models.files import build_architecture, load_weights, valid_header
@@ -76,7 +77,7 @@ def magnitude_mask(w: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 def prune_(model: nn.Module, cfg: DeepCompressionConfig | None = None) -> dict[str, torch.Tensor]:
     """Magnitude-prune every Conv2d/Linear in place (masked, so training keeps them pruned)."""
-    cfg = cfg or DeepCompressionConfig()
+    cfg, _ = check_config(cfg, DeepCompressionConfig), check_model_input(model, "prune")
     if cfg.validate():
         raise ConfigError("; ".join(cfg.validate()))
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]

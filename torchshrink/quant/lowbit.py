@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
+from ..checks import check_config, check_model_input
 from ..errors import ConfigError
 
 
@@ -77,7 +78,7 @@ def target_layers(model: nn.Module, keep_edges: bool) -> list[tuple[str, nn.Modu
 
 def quantize_weights_(model: nn.Module, cfg: LowBitConfig | None = None) -> None:
     """Give every Conv2d/Linear a k-bit DoReFa weight in place; train as usual, then ``save_packed``."""
-    cfg = cfg or LowBitConfig()
+    cfg, _ = check_config(cfg, LowBitConfig), check_model_input(model, "quantize")
     if cfg.validate():
         raise ConfigError("; ".join(cfg.validate()))
     for _, m in target_layers(model, cfg.keep_edges):

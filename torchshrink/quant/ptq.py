@@ -34,6 +34,7 @@ from typing import Any, Iterable
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_example_batch, check_model_input, explain_batch
 from ..errors import ConfigError
 from ..models.files import MODEL_TRANSFORMS, record_transform
 
@@ -99,7 +100,7 @@ def make_qconfig(observer: str = "histogram", per_channel: bool = True, engine: 
 def _batches(loader: Iterable, n: int) -> list[torch.Tensor]:
     out = []
     for b in loader:
-        out.append(b[0] if isinstance(b, (tuple, list)) else b)
+        out.append(check_example_batch(b, "a calibration batch"))
         if len(out) >= n:
             break
     if not out:
@@ -171,7 +172,7 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
     ``loader`` yields ``(x, y)`` or ``x``. The original model is left untouched. Models built by
     ``create_model`` get a recorded transform so ``save_model``/``load_model`` round-trip them.
     """
-    cfg = (cfg or PTQConfig()).check()
+    cfg, _ = check_config(cfg, PTQConfig).check(), check_model_input(model, "quantize")
     if cfg.engine == "auto" and cfg.backend == "fx":
         from .engine_choice import choose_engine
 
@@ -198,7 +199,7 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
             with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
                 q(xs[0][:2])  # an op without an int8 kernel fails only when run: find out now, not in the user's hands
         except Exception as e:  # torch.ao's own errors are tracebacks about its internals: say what to do instead
-            raise ConfigError(_fx_failure(model, e)) from e
+            raise (explain_batch(model, xs[0], None, e) or ConfigError(_fx_failure(model, e))) from e
         config = {"mode": "static", "engine": cfg.engine, "observer": cfg.observer,
                   "per_channel": cfg.per_channel, "input_shape": list(xs[0].shape[1:])}
     if arch is not None:

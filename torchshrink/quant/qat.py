@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..errors import ConfigError
 from ..models.files import record_transform
 from .ptq import PTQConfig
@@ -50,7 +51,7 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, cfg: PTQConfig | None =
     from torch.ao.quantization import QConfigMapping
     from torch.ao.quantization.quantize_fx import prepare_qat_fx
 
-    cfg = (cfg or PTQConfig()).check()
+    cfg, _ = check_config(cfg, PTQConfig).check(), check_model_input(model, "quantize")
     if cfg.engine == "auto":
         raise ConfigError("engine auto picks the fastest post-training int8 model by timing it; QAT trains for one "
                           "engine's rounding, so name it: engine x86, fbgemm or onednn")

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..errors import ConfigError
 from ..lowrank.factorize import TimingSettings, _set, time_replacement, trace_shapes
 from ..models.files import MODEL_TRANSFORMS, record_transform
@@ -132,7 +133,7 @@ def _why_not(m: nn.Module, cfg: StructureConfig) -> str | None:
 def structure_(model: nn.Module, config: StructureConfig | None = None, input_shape: Sequence[int] = (3, 32, 32),
                verbose: bool = False) -> StructureReport:
     """Replace ``model``'s layers by structured ones in place (see the module docstring); returns the report."""
-    cfg = config or StructureConfig()
+    cfg, input_shape = check_config(config, StructureConfig), check_model_input(model, "structure", input_shape)
     problems = cfg.validate()
     if problems:
         raise ConfigError("invalid structure settings: " + "; ".join(problems))

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..errors import ConfigError
 from ..lowrank.factorize import _set
 from ..models.files import MODEL_TRANSFORMS, record_transform
@@ -101,7 +102,7 @@ def _why_not(m: nn.Conv2d, cls: type[TransferredConv2d], cfg: TransferConfig) ->
 
 def transfer_filters_(model: nn.Module, config: TransferConfig | None = None, verbose: bool = False) -> TransferReport:
     """Replace ``model``'s convolutions by transferred-filter layers in place; returns the per-layer report."""
-    cfg = config or TransferConfig()
+    cfg, _ = check_config(config, TransferConfig), check_model_input(model, "transfer the filters of")
     problems = cfg.validate()
     if problems:
         raise ConfigError("invalid transfer settings: " + "; ".join(problems))
