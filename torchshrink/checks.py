@@ -27,15 +27,11 @@ from typing import Any, Iterable, Sequence, TypeVar
 import torch
 import torch.nn as nn
 
-from .errors import ConfigError, OutputError, TorchshrinkError
+from .errors import ConfigError, OutputError, TorchshrinkError, TorchshrinkWarning
 
 C = TypeVar("C")
 INT8_MODULES = ("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic.quantized",
                 "torch.ao.nn.qat", "torch.nn.qat", "torch.ao.nn.intrinsic.qat")
-
-
-class TorchshrinkWarning(UserWarning):
-    """Something allowed but probably not meant (e.g. a student larger than its teacher); the message says why."""
 
 
 def check_module(model: Any, what: str = "model") -> nn.Module:

@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _show_warning(default):
     """Print the toolkit's own warnings as one line ``torchshrink: warning: ...``; others as Python does."""
-    from .checks import TorchshrinkWarning
+    from .errors import TorchshrinkWarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, TorchshrinkWarning):
+        if issubclass(category, TorchshrinkWarning) or category.__name__ == TorchshrinkWarning.__name__:
             print(f"torchshrink: warning: {message}", file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)

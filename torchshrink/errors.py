@@ -46,6 +46,13 @@ class DivergenceError(TorchshrinkError):
         self.what, self.suggested_lr, self.kept = what or message, suggested_lr, kept
 
 
+class TorchshrinkWarning(UserWarning):
+    """Something allowed but probably not meant (e.g. a student larger than its teacher); the message says why.
+
+    The CLI prints it as one line ``torchshrink: warning: ...`` and goes on.
+    """
+
+
 def suggest(name: str, valid: Iterable[str], n: int = 3) -> str:
     """Return ' (did you mean X?)' for the closest valid names, or ''.
 
