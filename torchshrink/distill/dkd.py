@@ -7,10 +7,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .registry import register_distiller
 from .base import Distiller
 from .losses import dkd_loss
 
 
+@register_distiller("dkd")
 class DKD(Distiller):
     """Decoupled KD on the logits, plus cross-entropy."""
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .registry import register_distiller
 from .base import Distiller
 from .losses import kd_loss
 
 
+@register_distiller("kd")
 class KD(Distiller):
     """Hinton KD on the logits."""
 
