@@ -92,6 +92,44 @@ def check_config(cfg: Any, cls: type[C], what: str | None = None) -> C:
     return cfg
 
 
+def check_types(cfg: Any, name: str | None = None) -> Any:
+    """``cfg`` (a dataclass config) if every field holds a value of its declared type (nested configs too), else one
+    :class:`ConfigError` listing them; ranges are left to the config's own ``validate()``.
+
+    >>> from torchshrink.data import DataConfig
+    >>> check_types(DataConfig(batch_size="8", augment="yes"))
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: DataConfig.batch_size: expected an integer, got '8'; DataConfig.augment: expected true or false, got 'yes'
+    """
+    import typing
+
+    from .config import _convert
+
+    name = name or type(cfg).__name__
+    problems: list[str] = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        try:
+            hints = typing.get_type_hints(type(obj))
+        except Exception:  # annotations that cannot be resolved: nothing to check against
+            return
+        for f in dataclasses.fields(obj):
+            if not f.init or f.name not in hints:
+                continue
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                _convert(hints[f.name], value, f"{prefix}{f.name}", problems)
+
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        walk(cfg, f"{name}.")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return cfg
+
+
 def _from_dict(cls: type[C], data: dict, name: str) -> C:
     from .config import from_dict
 
@@ -408,3 +446,37 @@ def check_threads(n: Any, what: str = "--threads") -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ConfigError(f"{what} must be >= 0 (0 = torch's choice), got {n!r}")
     return n
+
+
+VERBS = {"transfer": "transfer the filters of"}  # a method family -> the verb of "this model is already int8; ..."
+
+
+def check_example(model: nn.Module, example: Any) -> None:
+    """``model`` must run on ``example`` (a :class:`torchshrink.inputs.Example`), once, in eval mode and without
+    gradients (its mode is restored); a channel count it does not read is said as such.
+
+    >>> from torchshrink.inputs import as_example
+    >>> check_example(nn.Conv2d(3, 4, 3), as_example((1, 8, 8)))
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.ConfigError: the model reads 3-channel images but the example inputs have 1 channels (one input's shape (1, 8, 8)); pass inputs of shape (3, H, W), or use the data set the model was built for
+    """
+    was = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            example.run(model)
+    except Exception as e:
+        c, t = input_channels(model), example.first
+        if c is not None and t.dim() == 5 and t.shape[1] == 1 and t.shape[2] == c:
+            raise ConfigError(f"the example inputs' shape {tuple(t.shape[1:])} includes the batch dimension; pass one "
+                              f"input's shape {tuple(t.shape[2:])}") from None
+        if c is not None and example.is_image and t.shape[1] != c:
+            raise ConfigError(f"the model reads {c}-channel images but the example inputs have {t.shape[1]} channels "
+                              f"(one input's shape {tuple(t.shape[1:])}); pass inputs of shape ({c}, H, W), or use the "
+                              "data set the model was built for") from None
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"the model does not run on the example inputs {example.describe()} ({type(e).__name__}: "
+                          f"{first}); pass a batch of the data it was built for") from None
+    finally:
+        model.train(was)

@@ -43,7 +43,7 @@ def _write_all(folder: Path) -> dict[str, Path]:
     from torchshrink.prune.magnitude import MagnitudeConfig, magnitude_prune_
     from torchshrink.prune.sparse_io import save_sparse
     from torchshrink.quant.codebook import CodebookConfig, bake_, share_weights_
-    from torchshrink.quant.deep_compression import DeepCompressionConfig, prune_ as dc_prune_, save_compressed
+    from torchshrink.quant.tsdc import save_compressed
     from torchshrink.quant.lowbit import LowBitConfig, quantize_weights_
     from torchshrink.quant.packing import save_packed
 
@@ -59,8 +59,7 @@ def _write_all(folder: Path) -> dict[str, Path]:
     quantize_weights_(m, LowBitConfig(bits=3))
     save_packed(m, paths["tspk"])
     m = _tiny()
-    dc_prune_(m, DeepCompressionConfig(sparsity=0.7))
-    bake_(m)
+    magnitude_prune_(m, MagnitudeConfig(sparsity=0.7))  # pruned, then shared: what Deep Compression stores
     share_weights_(m, CodebookConfig(bits=3))
     bake_(m)
     save_compressed(m, paths["tsdc"])
@@ -86,7 +85,7 @@ def _read(fmt: str, path: Path):
 
         load_packed(path)
     if fmt == "tsdc":
-        from torchshrink.quant.deep_compression import load_compressed
+        from torchshrink.quant.tsdc import load_compressed
 
         load_compressed(path)
     return load_model(path)

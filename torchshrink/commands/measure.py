@@ -7,7 +7,7 @@ import json
 from ..errors import TorchshrinkError
 from ..measure import format_table, measure
 from ..models import create_model, load_model
-from . import command
+from .registry import command
 
 
 @command("measure", help="count parameters, size and MACs and time the latency of a model")

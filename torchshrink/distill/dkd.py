@@ -8,10 +8,12 @@ import torch
 import torch.nn as nn
 
 from ..checks import check_temperature
+from .registry import register_distiller
 from .base import Distiller
 from .losses import dkd_loss
 
 
+@register_distiller("dkd")
 class DKD(Distiller):
     """Decoupled KD on the logits, plus cross-entropy."""
 

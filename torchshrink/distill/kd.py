@@ -9,10 +9,12 @@ import torch
 import torch.nn as nn
 
 from ..checks import check_temperature
+from .registry import register_distiller
 from .base import Distiller
 from .losses import kd_loss
 
 
+@register_distiller("kd")
 class KD(Distiller):
     """Hinton KD on the logits."""
 

@@ -185,7 +185,7 @@ class StudentView(nn.Module):
 def baseline_on_student(pair: ResidualPair, teacher: nn.Module, base: str, input_shape: Sequence[int],
                         **kw: Any) -> Distiller:
     """M.1 stage 1 with a baseline method (kd, fitnet, at, dkd) training S (+ its connector) only."""
-    from . import make_distiller
+    from .registry import make_distiller
 
     task = make_distiller(base, StudentView(pair), teacher, input_shape, **kw)
     extra = [m for n, m in task.named_children() if n not in ("student", "teacher")]

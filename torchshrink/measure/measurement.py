@@ -1,13 +1,14 @@
-"""One call that measures a model: ``measure(model, input_shape, loader=...) -> Measurement``."""
+"""One call that measures a model: ``measure(model, example_inputs, loader=...) -> Measurement``."""
 from __future__ import annotations
 
 import platform
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import torch
 import torch.nn as nn
 
+from ..inputs import ExampleLike, as_example, model_device
 from .counts import bytes_in_memory, bytes_on_disk, count_nonzero, count_params
 from .flops import count_macs
 from .latency import latency_many
@@ -38,32 +39,34 @@ class Measurement:
         return asdict(self)
 
 
-def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loader: Iterable | None = None,
+def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Iterable | None = None,
                  batch_size: int = 64, repeats: int = 30, warmup: int = 5, threads: int | None = None,
                  device: str | torch.device = "cpu", size_bytes: dict[str, int] | None = None,
                  macs: dict[str, int] | None = None, train_time_per_epoch_s: dict[str, float] | None = None,
                  latency: bool = True, repeats_bn: int | None = None,
                  channels_last: bool = False) -> dict[str, Measurement]:
-    """Measure several models; their latencies are timed interleaved so the ratios are fair.
+    """Measure several models on ``example`` (a tensor, tuple/dict of tensors, or an input shape); their latencies
+    are timed interleaved so the ratios are fair.
 
     ``size_bytes``/``macs`` override the defaults for models whose own file format or kernels the
     generic counters cannot see (packed int8, sparse files); ``loader`` adds top-1/top-5. Batch ``batch_size``
     is timed ``repeats_bn`` times (default a third of ``repeats``, at least 5); ``channels_last`` times the
     models in the NHWC memory format (see :func:`~torchshrink.measure.latency.latency_many`).
     """
-    from ..checks import check_input_shape, check_module
+    from ..checks import check_example, check_module
     from ..engine.evaluate import evaluate
     from ..errors import ConfigError
 
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"measure_many: expected a dict of name -> model, got {type(models).__name__}")
+    ex = as_example(example, batch_size=1)
     for name, m in models.items():
-        input_shape = check_input_shape(check_module(m, f"model {name!r}"), input_shape)
+        check_example(check_module(m, f"model {name!r}"), ex.to(model_device(m)))  # each runs on it, or one sentence
     size_bytes, macs, tpe = size_bytes or {}, macs or {}, train_time_per_epoch_s or {}
     lat1 = latn = {}
     if latency:
-        lat1 = latency_many(models, input_shape, 1, repeats, warmup, threads, device, channels_last=channels_last)
-        latn = latency_many(models, input_shape, batch_size, repeats_bn or max(5, repeats // 3), max(1, warmup // 2),
+        lat1 = latency_many(models, example, 1, repeats, warmup, threads, device, channels_last=channels_last)
+        latn = latency_many(models, example, batch_size, repeats_bn or max(5, repeats // 3), max(1, warmup // 2),
                             threads, device, channels_last=channels_last)
     out = {}
     for name, m in models.items():
@@ -71,7 +74,7 @@ def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loade
         n_macs = macs.get(name)
         if n_macs is None:
             try:
-                n_macs = count_macs(m, input_shape) or None  # 0: kernels the counter cannot see (quantized ops)
+                n_macs = count_macs(m, example) or None  # 0: kernels the counter cannot see (quantized ops)
             except Exception:  # kernels the flop counter cannot trace
                 n_macs = None
         l1, ln = lat1.get(name), latn.get(name)
@@ -87,7 +90,7 @@ def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loade
     return out
 
 
-def measure(model: nn.Module, input_shape: Sequence[int], loader: Iterable | None = None, name: str = "model",
+def measure(model: nn.Module, example: ExampleLike, loader: Iterable | None = None, name: str = "model",
             **kwargs: Any) -> Measurement:
     """Measure one model (see :func:`measure_many` for the options); the model must run on ``input_shape``.
 
@@ -98,7 +101,7 @@ def measure(model: nn.Module, input_shape: Sequence[int], loader: Iterable | Non
     """
     one = {k: {name: v} for k, v in kwargs.items() if k in ("size_bytes", "macs", "train_time_per_epoch_s") and v is not None}
     rest = {k: v for k, v in kwargs.items() if k not in ("size_bytes", "macs", "train_time_per_epoch_s")}
-    return measure_many({name: model}, input_shape, loader, **one, **rest)[name]
+    return measure_many({name: model}, example, loader, **one, **rest)[name]
 
 
 def machine_info() -> dict[str, Any]:

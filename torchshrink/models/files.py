@@ -112,7 +112,7 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
 
         return load_packed(path)
     if head[:4] == b"TSDC":
-        from ..quant.deep_compression import load_compressed
+        from ..quant.tsdc import load_compressed
 
         return load_compressed(path)
     foreign = foreign_format(path, head)

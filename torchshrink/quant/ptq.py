@@ -29,12 +29,14 @@ import copy
 import io
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
 import torch
 import torch.nn as nn
 
 from ..checks import check_config, check_example_batch, check_model_input, explain_batch
+from ..compress import Context, Report, register_method
+from ..config import check_ranges
 from ..errors import ConfigError
 from ..models.files import MODEL_TRANSFORMS, record_transform
 
@@ -45,6 +47,16 @@ OBSERVERS = ("minmax", "histogram", "moving_average", "percentile")
 @dataclass
 class PTQConfig:
     """How to quantize: flow, kernel library, observer for activations, per-channel weights."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"calibration_batches": "calib_batches"}
+    HINTS: ClassVar[dict[str, str]] = {"bits": "int8 quantization (method ptq or dynamic) has 8 bits, so it takes no bits "
+                                               "setting (got {value!r}); for k-bit weights use method: lowbit with bits: N"}
+    HELP: ClassVar[dict[str, str]] = {
+        "engine": "int8 kernels: x86, fbgemm, onednn, qnnpack, or auto (quantize with each, time them at batch "
+                  "auto_batch and keep the fastest)", "observer": "activation observer: minmax, histogram, "
+        "moving_average, percentile", "per_channel": "per-output-channel weight scales",
+        "calib_batches": "training batches to calibrate on", "backend": "fx (eager int8 kernels) or pt2e (torchao + "
+        "Inductor)", "auto_batch": "engine auto: the batch size the engines are timed at", "mode": "static or dynamic"}
 
     mode: str = "static"          # static | dynamic
     backend: str = "fx"           # fx (torch.ao, eager int8 kernels) | pt2e (torchao + Inductor)
@@ -66,11 +78,7 @@ class PTQConfig:
             p.append(f"engine: {self.engine!r} is not built into this torch (has {torch.backends.quantized.supported_engines})")
         if self.observer not in OBSERVERS:
             p.append(f"observer: must be one of {', '.join(OBSERVERS)}, got {self.observer!r}")
-        if self.calib_batches < 1:
-            p.append(f"calib_batches: must be >= 1, got {self.calib_batches}")
-        if self.auto_batch < 1:
-            p.append(f"auto_batch: must be >= 1, got {self.auto_batch}")
-        return p
+        return p + check_ranges(self, {"calib_batches": ">= 1", "auto_batch": ">= 1"})
 
     def check(self) -> "PTQConfig":
         problems = self.validate()
@@ -284,3 +292,41 @@ class InferenceGraph(nn.Module):
     def train(self, mode: bool = True) -> "InferenceGraph":
         self.training = mode  # the graph itself stays in eval mode
         return self
+
+
+@dataclass
+class DynamicConfig(PTQConfig):
+    """Dynamic int8: int8 weights of Linear/LSTM/GRU layers, activations quantized on the fly (no calibration)."""
+
+    mode: str = "dynamic"
+
+    def validate(self) -> list[str]:
+        p = super().validate()
+        if self.mode != "dynamic":
+            p.append("mode: a DynamicConfig quantizes dynamically; use PTQConfig for static int8")
+        return p
+
+
+def _int8_report(name: str, q: nn.Module, cfg: PTQConfig) -> Report:
+    how = "dynamic" if cfg.mode == "dynamic" else (f"static, {cfg.calib_batches} calibration batches, "
+                                                  f"{cfg.observer} observer")
+    choice = getattr(q, "torchshrink_engine_choice", None)
+    report = Report(name, model=q, metrics={"quantized": True})
+    report.notes.append(f"int8 ({how}) on the {choice.engine if choice else cfg.engine} integer kernels")
+    if choice is not None:
+        report.notes.append(choice.summary())
+    return report
+
+
+@register_method(PTQConfig, "quant.ptq", family="quantize", rank0=True, quantized=True)
+def _ptq(model: nn.Module, cfg: PTQConfig, ctx: Context) -> Report:
+    """Static post-training int8 (calibrated on training batches), on real integer kernels."""
+    q = quantize_ptq(model.cpu().eval(), ctx.batches(cfg.calib_batches), cfg)
+    return _int8_report("quant.ptq", q, cfg)
+
+
+@register_method(DynamicConfig, "quant.dynamic", family="quantize", rank0=True, quantized=True)
+def _dynamic(model: nn.Module, cfg: DynamicConfig, ctx: Context) -> Report:
+    """Dynamic int8 (Linear/LSTM/GRU weights in int8, activations quantized on the fly)."""
+    q = quantize_ptq(model.cpu().eval(), ctx.batches(1), cfg)
+    return _int8_report("quant.dynamic", q, cfg)

@@ -9,33 +9,41 @@ import torch
 
 from ...errors import TorchshrinkError
 from ...models import save_model
-from ..recipe import register_step
+from ..registry import register_step
 from .base import StepContext, StepOutput
 
 
 @dataclass
 class ExportStep:
-    """``path`` (relative paths land in the run folder); format 'torchshrink' (load_model) or 'onnx'.
+    """``path`` (relative paths land in the run folder); format 'torchshrink' (load_model), 'onnx' (float) or
+    'onnx-qdq' (an int8 QDQ ONNX model of the current float model, calibrated on ``calib_batches`` training batches,
+    weights ``per_channel``, checked in onnxruntime against the float model).
 
-    An existing file outside the run folder is replaced only with ``overwrite: true`` (the run folder itself is
-    guarded by ``--overwrite`` of ``torchshrink run``).
+    ``files``: also copy the compressed file the current model's method wrote (a sparse, packed ``.tspk`` or
+    codebook ``.tsdc`` file) next to it. An existing file outside the run folder is replaced only with
+    ``overwrite: true`` (the run folder itself is guarded by ``--overwrite`` of ``torchshrink run``).
     """
 
     path: str = "model.pt"
-    format: Literal["torchshrink", "onnx"] = "torchshrink"
+    format: Literal["torchshrink", "onnx", "onnx-qdq"] = "torchshrink"
     target: Literal["model", "teacher"] = "model"
     overwrite: bool = False
+    calib_batches: int = 8
+    per_channel: bool = True
+    files: bool = True
 
     def validate(self) -> list[str]:
-        if self.format == "onnx":
+        if self.format.startswith("onnx"):
             try:
                 import onnx  # noqa: F401
+                if self.format == "onnx-qdq":
+                    import onnxruntime  # noqa: F401
             except ImportError:
-                return ["format: 'onnx' needs the onnx package (pip install onnx)"]
-        return []
+                return [f"format: {self.format!r} needs the onnx and onnxruntime packages (pip install torchshrink[quant])"]
+        return [] if self.calib_batches >= 1 else [f"calib_batches: must be >= 1, got {self.calib_batches}"]
 
 
-@register_step("export", ExportStep, after_quantize=True, stage=False)
+@register_step("export", ExportStep, after_quantize=True, makes_model=False)
 def export(ctx: StepContext, cfg: ExportStep) -> StepOutput:
     """Save the current model (torchshrink file or ONNX)."""
     model = ctx.teacher if cfg.target == "teacher" else ctx.model
@@ -49,7 +57,15 @@ def export(ctx: StepContext, cfg: ExportStep) -> StepOutput:
         raise TorchshrinkError(f"export path {str(path)!r} already exists; choose another path, or set "
                                "'overwrite: true' in the export step to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.format == "onnx":
+    notes: list[str] = []
+    if cfg.format == "onnx-qdq":
+        from ...quant.export import check_onnx, export_onnx_qdq
+        from ...quant.ptq import _batches
+
+        xs = _batches(ctx.loaders.train, cfg.calib_batches)
+        export_onnx_qdq(model.cpu().eval(), xs, path, per_channel=cfg.per_channel)
+        notes.append(f"int8 QDQ ONNX {path.name}: onnxruntime vs float {check_onnx(path, model, xs[0])}")
+    elif cfg.format == "onnx":
         x = torch.zeros(1, *ctx.input_shape)
         try:
             torch.onnx.export(model.eval(), (x,), str(path), input_names=["input"], output_names=["logits"],
@@ -59,5 +75,23 @@ def export(ctx: StepContext, cfg: ExportStep) -> StepOutput:
                                    "export with format: torchshrink instead") from None
     else:
         save_model(model, path)
-    print(f"[{ctx.label}] model written to {path}", flush=True)
-    return StepOutput(metrics={"exported": str(path), "export_bytes": path.stat().st_size})
+    if cfg.files and cfg.target == "model":
+        notes += _copy_method_files(ctx, path.parent)
+    print(f"[{ctx.label}] model written to {path}" + "".join(f"; {n}" for n in notes), flush=True)
+    return StepOutput(metrics={"exported": str(path), "export_bytes": path.stat().st_size}, notes=notes)
+
+
+def _copy_method_files(ctx: StepContext, folder: Path) -> list[str]:
+    """Copy the files the latest model stage's method wrote (sparse, packed, codebook) into ``folder``."""
+    import shutil
+
+    latest = next((s for s in reversed(ctx.stages) if s.get("role") == "model" and not s.get("branch")
+                   and s.get("step") != "source"), None)
+    notes = []
+    for report in (latest or {}).get("metrics", {}).values():
+        for f in (report.get("files", {}) if isinstance(report, dict) else {}).values():
+            src = Path(f)
+            if src.is_file():
+                shutil.copyfile(src, folder / src.name)
+                notes.append(f"{src.name} copied to {folder / src.name}")
+    return notes
