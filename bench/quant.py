@@ -148,7 +148,7 @@ def main() -> None:
         extra[f"int8 ptq fx/{eng}"] = {"quantize_s": round(time.perf_counter() - t0, 2)}
     # what engine="auto" (the CLI's default) picks here: it times the three engines itself, at batch 1
     auto = quantize_ptq(base, calib, PTQConfig(engine="auto", observer=S["observer"], calib_batches=S["calib_batches"]))
-    notes.append(f"engine auto (quantize's default) on this machine: {auto.torchshrink_engine_choice.summary()}.")
+    notes.append(f"engine auto (quantize's default) on this machine: {auto.torchshrink_runtime_choice.summary()}.")
     print(notes[-1], flush=True)
     del auto
     torch.backends.quantized.engine = "x86"

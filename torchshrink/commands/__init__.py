@@ -25,5 +25,5 @@ def load_all() -> None:
     from . import demo, eval, factorize, measure, prune, train  # noqa: F401
     from . import advise, compare, run  # noqa: F401
     from . import distill as _distill  # noqa: F401
-    from . import quantize  # noqa: F401
+    from . import export, quantize  # noqa: F401
     from . import structure, transfer  # noqa: F401

@@ -31,9 +31,13 @@ class Quantize:
         p.add_argument("--out", default="runs/quantize", help="folder for the compressed model file")
         p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder's results")
         p.add_argument("--engine", default=None,
-                       help="int8 kernels: x86, fbgemm, onednn, qnnpack, or auto (ptq/dynamic: quantize with each of "
-                            "x86/fbgemm/onednn, time them at batch 1 and keep the fastest; the default for ptq and "
-                            "dynamic, x86 for qat)")
+                       help="int8 kernels: x86, fbgemm, onednn, qnnpack, onnxruntime-int8/u8 or /s8, or auto (ptq: "
+                            "quantize for torch's x86/fbgemm/onednn kernels and ONNX Runtime's int8 with unsigned and "
+                            "signed activations, refuse those whose top-1 falls more than --max-top1-drop, time the "
+                            "rest at --auto-batch and keep the fastest; the default for ptq and dynamic, x86 for qat)")
+        p.add_argument("--auto-batch", type=int, default=1, help="engine auto: the batch size you will run at (default 1)")
+        p.add_argument("--max-top1-drop", type=float, default=1.0,
+                       help="engine auto: refuse an int8 runtime whose validation top-1 falls more points than this")
         p.add_argument("--observer", default="histogram", help="activation observer: minmax, histogram, moving_average, percentile")
         p.add_argument("--per-tensor", action="store_true", help="one weight scale per layer instead of per channel")
         p.add_argument("--calib-batches", type=int, default=8)
@@ -43,7 +47,8 @@ class Quantize:
         p.add_argument("--lr", type=float, default=0.01)
         p.add_argument("--distill", default=None,
                        help="qat and deep-compression: fine-tune with distillation from the float model (kd, dkd)")
-        p.add_argument("--onnx", action="store_true", help="ptq: also write an int8 QDQ ONNX file, checked with onnxruntime")
+        p.add_argument("--onnx", action="store_true",
+                       help="ptq: also write the int8 model as an ONNX file (model.onnx), checked in ONNX Runtime")
         p.add_argument("--data", default="fashion_mnist")
         p.add_argument("--data-root", default=None)
         p.add_argument("--train-size", type=int, default=0)
@@ -75,25 +80,29 @@ class Quantize:
         if args.engine is None:
             args.engine = "auto" if args.method in ("ptq", "dynamic") else "x86"
         qcfg = PTQConfig(mode="dynamic" if args.method == "dynamic" else "static", engine=args.engine,
-                         observer=args.observer, per_channel=not args.per_tensor, calib_batches=args.calib_batches).check()
+                         observer=args.observer, per_channel=not args.per_tensor, calib_batches=args.calib_batches,
+                         auto_batch=args.auto_batch, max_top1_drop=args.max_top1_drop).check()
         fcfg = FitConfig(epochs=args.epochs, optim=OptimConfig(lr=args.lr, schedule="cosine", weight_decay=5e-4))
         train = lambda task: fit(task, loaders.train, loaders.val, fcfg, out_dir=out / "train",  # noqa: E731
                                  progress=not args.no_progress, desc=args.method)
         m = args.method
         if m in ("ptq", "dynamic"):
-            model = quantize_ptq(base, loaders.train, qcfg)
-            if hasattr(model, "torchshrink_engine_choice"):
-                print(model.torchshrink_engine_choice.summary())
-                args.engine = model.torchshrink_engine_choice.engine
+            model = quantize_ptq(base, loaders.train, qcfg, val=loaders.val)
+            choice = getattr(model, "torchshrink_runtime_choice", None)
+            if choice is not None:
+                print(choice.summary())
+                args.engine = choice.kernel if choice.runtime == "torch-int8" else torch.backends.quantized.engine
             path = out / "model.pt"
             save_model(model, path)
             if args.onnx:
-                from ..quant.export import check_onnx, export_onnx_qdq
-                from ..quant.ptq import _batches
+                from ..deploy import OnnxModel, deploy, write_artifact
 
-                xs = _batches(loaders.train, args.calib_batches)
-                onnx_path = export_onnx_qdq(base, xs, out / "model.onnx", per_channel=not args.per_tensor)
-                print(f"ONNX QDQ {onnx_path}: onnxruntime vs float {check_onnx(onnx_path, base, xs[0])}")
+                x = next(iter(loaders.val))[0].float()
+                om = model if isinstance(model, OnnxModel) else deploy(model, x, "onnxruntime")[0]
+                with torch.no_grad():
+                    diff = float((om(x) - model(x)).abs().max())
+                art = write_artifact(om, out / "model.onnx", x)
+                print(f"{art.summary()}\n  ONNX Runtime vs the int8 model: max abs difference {diff:.3g}")
         elif m == "qat":
             from ..quant.qat import convert_qat, prepare_qat, qat_task
 

@@ -64,22 +64,46 @@ def _timer(model: nn.Module, x: torch.Tensor):
     return once
 
 
-def latency_many(models: dict[str, nn.Module], input_shape: Sequence[int], batch_size: int = 1, repeats: int = 30,
-                 warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
-                 min_seconds: float = 0.0, channels_last: bool = False) -> dict[str, Latency]:
+def batch_of(example: torch.Tensor, n: int) -> torch.Tensor:
+    """A batch of ``n`` inputs made of ``example``'s rows (repeated as needed), e.g. to time at batch ``n``.
+
+    >>> batch_of(torch.arange(3).view(3, 1), 5).flatten().tolist()
+    [0, 1, 2, 0, 1]
+    """
+    if not isinstance(example, torch.Tensor) or example.dim() < 1 or example.shape[0] < 1:
+        raise ValueError("the example input must be a batch tensor (N, ...) with at least one row, e.g. a batch of "
+                         "the validation data")
+    return example[torch.arange(n) % example.shape[0]].contiguous()
+
+
+def latency_many(models: dict[str, nn.Module], input_shape: Sequence[int] | None = None, batch_size: int = 1,
+                 repeats: int = 30, warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
+                 min_seconds: float = 0.0, channels_last: bool = False,
+                 example: torch.Tensor | None = None, block: int = 1) -> dict[str, Latency]:
     """Latency of each model, measured round-robin so that all see the same machine conditions.
 
-    ``channels_last=True`` times copies of the models and an input in the channels-last memory format (NHWC),
-    the layout oneDNN's CPU kernels work in; the default is PyTorch's NCHW, as a model comes.
+    The input is a random batch of ``input_shape``, or ``batch_size`` rows of ``example`` (a real batch, any dtype:
+    token ids stay integers). Models in other runtimes (ONNX Runtime, see :mod:`torchshrink.deploy`) are timed by
+    the same loop and use the same ``threads``. ``channels_last=True`` times copies of the models and an input in
+    the channels-last memory format (NHWC), the layout oneDNN's CPU kernels work in; the default is PyTorch's
+    NCHW, as a model comes. ``block > 1`` runs each model ``block`` times in a row per round and times all but the
+    first of them: models in different runtimes have different thread pools, and the first call after a switch
+    pays for the other pool's threads still winding down, which a deployed model, alone in its runtime, does not
+    (``repeats`` then counts rounds, each giving ``block - 1`` times).
 
     >>> r = latency_many({"a": nn.Linear(8, 8), "b": nn.Linear(8, 2)}, (8,), repeats=5, warmup=1)
     >>> sorted(r), r["a"].repeats
     (['a', 'b'], 5)
     """
-    x = torch.randn(batch_size, *input_shape, device=device)
+    if example is not None:
+        x = batch_of(example, batch_size).to(device)
+    elif input_shape is not None:
+        x = torch.randn(batch_size, *input_shape, device=device)
+    else:
+        raise ValueError("latency_many needs an input_shape or an example batch")
     if channels_last:
         if x.dim() != 4:
-            raise ValueError(f"channels_last timing needs image inputs (C, H, W); got input shape {tuple(input_shape)}")
+            raise ValueError(f"channels_last timing needs image inputs (C, H, W); got input shape {tuple(x.shape[1:])}")
         x = x.contiguous(memory_format=torch.channels_last)
         models = {k: copy.deepcopy(m).to(memory_format=torch.channels_last) for k, m in models.items()}
     for m in models.values():
@@ -94,12 +118,17 @@ def latency_many(models: dict[str, nn.Module], input_shape: Sequence[int], batch
         r = 0
         while r < repeats or time.perf_counter() - t_start < min_seconds:
             for k, t in timers.items():
-                times[k].append(t())
+                if block > 1:
+                    t()  # the switch from the previous model's runtime: not timed
+                    times[k].extend(t() for _ in range(block - 1))
+                else:
+                    times[k].append(t())
             r += 1
     return {k: _summary(v, batch_size, n_threads) for k, v in times.items()}
 
 
-def measure_latency(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, repeats: int = 30,
-                    warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu") -> Latency:
+def measure_latency(model: nn.Module, input_shape: Sequence[int] | None = None, batch_size: int = 1, repeats: int = 30,
+                    warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
+                    example: torch.Tensor | None = None) -> Latency:
     """Latency of one model; see :func:`latency_many` to compare models fairly."""
-    return latency_many({"m": model}, input_shape, batch_size, repeats, warmup, threads, device)["m"]
+    return latency_many({"m": model}, input_shape, batch_size, repeats, warmup, threads, device, example=example)["m"]

@@ -50,7 +50,8 @@ class StepInfo:
     fn(ctx, cfg) -> StepOutput does the work; ``config`` is its settings dataclass; ``requires``
     names the modules (and attributes, ``module:attr``) it calls, checked by :meth:`missing`;
     ``needs_teacher``: it reads ``ctx.teacher``; ``after_quantize``: it may follow a quantize step;
-    ``stage``: its result is a new stage measured in the report.
+    ``stage``: its result is a new stage measured in the report (a step that is not one makes a stage when it
+    hands back a model, as an export into another runtime does).
     """
 
     name: str

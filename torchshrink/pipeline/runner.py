@@ -181,7 +181,9 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
                    "train_time_per_epoch_s": result.train_time_per_epoch_s, "layers": result.layers,
                    "size_bytes": result.size_bytes, "macs": result.macs, "metrics": result.metrics,
                    "notes": result.notes + (["a branch: the steps after it go on from the model before it"]
-                                            if spec.branch else []), "stage": info.stage, "branch": spec.branch}
+                                            if spec.branch else []),
+                   # a step that hands back a model makes a stage (an export into another runtime is measured there)
+                   "stage": info.stage or result.model is not None or result.teacher is not None, "branch": spec.branch}
             if result.model is not None:
                 if distributed.is_main():
                     save_model(result.model.cpu(), folder / "model.pt")

@@ -42,7 +42,7 @@ class EvaluateStep:
 
 @dataclass
 class MeasureStep:
-    """Parameters, size, MACs and latency of the current model at batch 1 and ``batch_size``."""
+    """Parameters, size, MACs and latency of the current model at batch 1 and ``batch_size``, in its runtime."""
 
     target: Literal["model", "teacher"] = "model"
     batch_size: int = 64
@@ -81,6 +81,6 @@ def measure(ctx: StepContext, cfg: MeasureStep) -> StepOutput:
     """Cost of the current model now (the report also measures every stage side by side at the end)."""
     model = ctx.teacher if cfg.target == "teacher" else ctx.model
     m = measure_model(model.eval(), ctx.input_shape, name=ctx.label, batch_size=cfg.batch_size, repeats=cfg.repeats)
-    print(f"[{ctx.label}] params {m.params}, MACs {m.macs}, latency b1 {m.latency_ms_b1:.3f} ms, "
+    print(f"[{ctx.label}] in {m.runtime}: params {m.params}, MACs {m.macs}, latency b1 {m.latency_ms_b1:.3f} ms, "
           f"b{cfg.batch_size} {m.latency_ms_bn:.2f} ms", flush=True)
     return StepOutput(metrics={"measure": m.to_dict()})

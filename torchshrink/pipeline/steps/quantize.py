@@ -2,9 +2,11 @@
 
 ``method: ptq`` is static post-training int8 (calibrated on ``calibration_batches`` training batches,
 per-channel weights, activation observer ``observer``); ``method: dynamic`` quantizes Linear layers'
-weights with activations quantized on the fly. ``engine`` names the int8 kernel library, or ``auto``
-to quantize with each of x86/fbgemm/onednn and keep the one timed fastest at batch 1 (the note says which
-and the times). Only evaluate, measure and export may follow it.
+weights with activations quantized on the fly. ``engine`` names the int8 kernel library (or an ONNX Runtime
+int8 target, ``onnxruntime-int8/u8``), or ``auto`` to quantize for every int8 runtime (torch's x86/fbgemm/onednn
+kernels, ONNX Runtime's int8 with unsigned and signed activations), refuse those whose validation top-1 falls more
+than ``max_top1_drop`` points, and keep the one timed fastest at ``auto_batch`` (the note says which, the times and
+the accuracies; :func:`torchshrink.deploy.choose_runtime`). Only evaluate, measure and export may follow it.
 """
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ class QuantizeStep:
     observer: Literal["minmax", "histogram", "moving_average", "percentile"] = "histogram"
     per_channel: bool = True
     calibration_batches: int = 8
-    engine: Literal["x86", "fbgemm", "onednn", "qnnpack", "auto"] = "x86"  # auto: the fastest measured (batch 1)
+    engine: Literal["x86", "fbgemm", "onednn", "qnnpack", "onnxruntime-int8/u8", "onnxruntime-int8/s8", "auto"] = "x86"
+    auto_batch: int = 1           # engine auto: the batch size the int8 runtimes are timed at
+    max_top1_drop: float = 1.0    # engine auto: refuse a runtime whose validation top-1 falls more points than this
 
     def validate(self) -> list[str]:
         p = []
@@ -33,6 +37,10 @@ class QuantizeStep:
                      "(k-bit and binary weights: torchshrink.quant.lowbit / binary from Python)")
         if self.calibration_batches < 1:
             p.append(f"calibration_batches: must be >= 1, got {self.calibration_batches}")
+        if self.auto_batch < 1:
+            p.append(f"auto_batch: must be >= 1, got {self.auto_batch}")
+        if not self.max_top1_drop >= 0:
+            p.append(f"max_top1_drop: must be >= 0 (points of top-1), got {self.max_top1_drop}")
         return p
 
 
@@ -42,14 +50,15 @@ def quantize(ctx: StepContext, cfg: QuantizeStep) -> StepOutput:
     from ...quant import PTQConfig, quantize_ptq
 
     pcfg = PTQConfig(mode="dynamic" if cfg.method == "dynamic" else "static", observer=cfg.observer,
-                     per_channel=cfg.per_channel, calib_batches=cfg.calibration_batches, engine=cfg.engine)
+                     per_channel=cfg.per_channel, calib_batches=cfg.calibration_batches, engine=cfg.engine,
+                     auto_batch=cfg.auto_batch, max_top1_drop=cfg.max_top1_drop)
     from ...measure import count_macs
 
     macs = count_macs(ctx.model.cpu().eval(), ctx.input_shape)  # the same MACs, now in int8 (torch cannot count quantized ops)
-    q = quantize_ptq(ctx.model.cpu().eval(), ctx.loaders.train, pcfg)
+    q = quantize_ptq(ctx.model.cpu().eval(), ctx.loaders.train, pcfg, val=ctx.loaders.val)
     how = "dynamic" if cfg.method == "dynamic" else f"static, {cfg.calibration_batches} calibration batches, {cfg.observer} observer"
-    choice = getattr(q, "torchshrink_engine_choice", None)
-    notes = [f"int8 ({how}) on the {choice.engine if choice else pcfg.engine} integer kernels"]
+    choice = getattr(q, "torchshrink_runtime_choice", None)
+    notes = [f"int8 ({how}) on the {choice.target if choice else pcfg.engine} integer kernels"]
     if choice is not None:
         notes.append(choice.summary())
     return StepOutput(model=q, macs=macs, notes=notes)
