@@ -299,12 +299,16 @@ def _counts(rows: list, name: str, example: torch.Tensor) -> None:
 def _busy() -> str:
     """What else was running while timing (the processes using CPU, from ps)."""
     try:
-        ps = subprocess.run(["ps", "-eo", "pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout.splitlines()
+        ps = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True,
+                            text=True).stdout.splitlines()
     except OSError:
         return "unknown"
-    me = str(os.getpid())
-    busy = [" ".join(p.split()[:4])[:90] for p in ps[1:8] if p.split() and float(p.split()[0]) >= 5 and me not in p]
-    return "; ".join(busy) or "nothing else above 5% CPU"
+    busy = []
+    for line in ps[1:10]:
+        pid, pcpu, *args = line.split()
+        if int(pid) != os.getpid() and float(pcpu) >= 5:
+            busy.append(f"{pcpu}% {' '.join(args[:4])[:90]}")
+    return "; ".join(busy) or "nothing else above 5% CPU (ps, average over each process's life)"
 
 
 def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> None:
@@ -321,7 +325,9 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
     meta = bench_meta(S, minutes=round(minutes, 1), load_average_before=[round(x, 2) for x in load_before],
                       load_average_after=[round(x, 2) for x in os.getloadavg()], running_meanwhile=_busy(),
                       omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "(unset: OpenMP's default)"),
-                      onnxruntime=__import__("onnxruntime").__version__, auto_checks=checks, auto_within_5pct=ok)
+                      onnxruntime=__import__("onnxruntime").__version__, auto_within_5pct=ok)
+    table = ["| model | batch | auto picks | its latency / the fastest's | the fastest |", "|---|---|---|---|---|"]
+    table += [f"| {c['model']} | {c['batch']} | {c['auto']} | {c['vs_fastest']:.3f} | {c['fastest']} |" for c in checks]
     notes = ("Each model is timed in every runtime that runs it, interleaved (round-robin, each runtime 3 calls in a "
              "row per round, the first untimed: a deployed model has its runtime to itself), 2 threads, on 64 test "
              "images; speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
@@ -330,7 +336,10 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
              "timed on its own at that batch), auto_int8_*: among the int8 runtimes; vs_fastest: latency / the "
              "fastest runtime's for that model in this table. " + ("Every auto pick is within 5% of the fastest."
                                                                      if ok else "NOT every auto pick is within 5% of "
-                                                                     "the fastest: see meta.auto_checks."))
+                                                                     "the fastest (below).")
+             + f"\n\nTimed with load average {load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after "
+             f"(2 cores); running meanwhile: {meta['running_meanwhile']}; OMP_WAIT_POLICY {meta['omp_wait_policy']}."
+             "\n\n" + "\n".join(table))
     cols = ["model", "runtime", "top1", "latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64",
             "vs_fastest_b1", "vs_fastest_b64", "auto_b1", "auto_b64", "auto_int8_b1", "size_bytes", "method"]
     write_results("deploy", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=notes)

@@ -74,7 +74,9 @@ def summary(state: dict[str, Any]) -> str:
                      else f"gains {-d:.2f} points of top-1 {acc}")
     if len(parts) > 1:
         parts[-1] = "and " + parts[-1]
-    return f"Against **{base['label']}**, the final stage **{last['label']}** " + ", ".join(parts) + "."
+    runtime = ml.get("runtime", "eager")
+    where = f" (in {runtime})" if runtime != mb.get("runtime", "eager") else ""
+    return f"Against **{base['label']}**, the final stage **{last['label']}**{where} " + ", ".join(parts) + "."
 
 
 def make_figures(state: dict[str, Any], folder: Path) -> list[tuple[str, str, str]]:
