@@ -9,7 +9,7 @@ Models (Fashion-MNIST subset, small cached versions of those benchmarks' models,
 - distill: a ResNet-8 distilled (Hinton KD) from a ResNet-20 teacher, and residual KD's S + A pair (M.1).
 
 Runtimes (torchshrink.deploy): eager, channels-last, compile, torch-int8/{x86,fbgemm,onednn}, onnxruntime,
-onnxruntime-int8/{u8,s8}; a float model runs in all of them (the int8 ones quantize it with the same 8 calibration
+onnxruntime-int8/{u8,s8,torch}; a float model runs in all of them (the int8 ones quantize it with the same 8 calibration
 batches), the int8 model in torch-int8/onednn and onnxruntime. Rows: model, runtime, latency at batch 1 and 64,
 speedups against the same model in PyTorch eager float (the int8 model: against its float ResNet-8x4), top-1 on
 the test images after export, and which runtime ``auto`` (every runtime) and ``auto-int8`` (the int8 ones) pick:
@@ -55,7 +55,7 @@ S = {"data": "fashion_mnist", "train_size": 6000, "test_size": 2000, "val_fracti
      "seed": 0, "threads": 2, "calib_batches": 8, "max_top1_drop": 1.0, "int8_model_engine": "onednn",
      "resnet8x4_epochs": 6, "vgg_epochs": 8, "vgg_width": 0.5, "recover_epochs": 3, "recover_lr": 0.01, "lr": 0.05,
      "teacher_epochs": 8, "student_epochs": 6, "residual_split_ratio": 0.25,
-     "repeats_b1": 30, "repeats_b64": 8, "block": 3, "auto_repeats_b1": 20, "auto_repeats_b64": 6}
+     "repeats_b1": 30, "repeats_b64": 10, "block": 3, "auto_repeats_b1": 20, "auto_repeats_b64": 10}
 MODELS = {  # name -> (benchmark it comes from, compression method)
     "resnet8x4": ("quant", "float"),
     "resnet8x4 int8": ("quant", "int8 ptq (torch.ao, onednn)"),

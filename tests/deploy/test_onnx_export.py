@@ -132,7 +132,7 @@ def test_int8_models_equal_pytorch_in_onnxruntime(kind):
     assert float((om(x) - ref).abs().mean()) <= step + 0.01 * _scale(ref)
 
 
-@pytest.mark.parametrize("activations", ["u8", "s8"])
+@pytest.mark.parametrize("activations", ["u8", "s8", "torch"])
 def test_onnxruntime_int8_is_close_to_the_float_model_and_survives_its_file(activations, tmp_path):
     m = base()
     torch.manual_seed(2)

@@ -31,10 +31,10 @@ class Quantize:
         p.add_argument("--out", default="runs/quantize", help="folder for the compressed model file")
         p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder's results")
         p.add_argument("--engine", default=None,
-                       help="int8 kernels: x86, fbgemm, onednn, qnnpack, onnxruntime-int8/u8 or /s8, or auto (ptq: "
-                            "quantize for torch's x86/fbgemm/onednn kernels and ONNX Runtime's int8 with unsigned and "
-                            "signed activations, refuse those whose top-1 falls more than --max-top1-drop, time the "
-                            "rest at --auto-batch and keep the fastest; the default for ptq and dynamic, x86 for qat)")
+                       help="int8 kernels: x86, fbgemm, onednn, qnnpack, onnxruntime-int8/u8, /s8 or /torch, or auto "
+                            "(ptq: quantize for torch's x86/fbgemm/onednn kernels and ONNX Runtime's int8, refuse "
+                            "those whose top-1 falls more than --max-top1-drop, time the rest at --auto-batch and keep "
+                            "the fastest; the default for ptq and dynamic, x86 for qat)")
         p.add_argument("--auto-batch", type=int, default=1, help="engine auto: the batch size you will run at (default 1)")
         p.add_argument("--max-top1-drop", type=float, default=1.0,
                        help="engine auto: refuse an int8 runtime whose validation top-1 falls more points than this")

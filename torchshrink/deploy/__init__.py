@@ -6,7 +6,8 @@ One file per runtime, each registered in :data:`RUNTIMES` (``torchshrink.deploy.
 - ``torch-int8`` with kernels ``x86``, ``fbgemm``, ``onednn`` (torch.ao static int8, :mod:`torchshrink.quant.ptq`);
 - ``onnxruntime`` (ONNX Runtime's CPU execution provider running the model as exported: float, or a torch.ao int8
   model as QDQ with torch's scales) and ``onnxruntime-int8`` with kernels ``u8``, ``s8`` (ONNX Runtime's static
-  QDQ quantizer, per-channel weights, unsigned or signed activations, calibrated on the same batches).
+  QDQ quantizer, per-channel weights, unsigned or signed activations, calibrated on the same batches) and ``torch``
+  (torch.ao's int8 model, oneDNN settings, run in ONNX Runtime).
 
 :func:`deploy` prepares a model for one target, or with ``"auto"`` for each that runs it, refuses those whose
 accuracy after export falls more than allowed, times the rest side by side at the user's batch size and keeps the

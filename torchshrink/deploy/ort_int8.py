@@ -1,7 +1,9 @@
 """ONNX Runtime int8: the float model exported to ONNX, then quantized by ONNX Runtime's static quantizer into
 QDQ form (QuantizeLinear/DequantizeLinear around every convolution, matmul and add, fused by ONNX Runtime into
 its int8 kernels): per-channel symmetric int8 weights, activations unsigned (kernel ``u8``) or signed (``s8``),
-ranges calibrated (min/max) on the same calibration batches torchshrink's own int8 flow uses.
+ranges calibrated (min/max) on the same calibration batches torchshrink's own int8 flow uses. Kernel ``torch``
+quantizes with torch.ao instead (FX, oneDNN's settings: full 8-bit unsigned activations, torch's observer, its
+fused conv+ReLU) and runs that int8 model, exported as QDQ with torch's scales, in ONNX Runtime.
 
 >>> import torch
 >>> from torchshrink.models import create_model
@@ -65,7 +67,7 @@ def quantize_onnx(data: bytes, calibration: Sequence[torch.Tensor], activations:
 @register_runtime
 class OnnxRuntimeInt8(Runtime):
     name = "onnxruntime-int8"
-    kernels = ("u8", "s8")
+    kernels = ("u8", "s8", "torch")
     quantizes = True
     artifact = "onnx"
     about = "ONNX Runtime, CPU execution provider, int8 QDQ from ONNX Runtime's static quantizer"
@@ -86,6 +88,8 @@ class OnnxRuntimeInt8(Runtime):
             raise ConfigError("onnxruntime-int8 quantizes the model, so it needs calibration batches; pass "
                               "calibration=[...] (a few batches of the training data)")
         per_channel = options.get("per_channel", True)
+        if kernel == "torch":
+            return self._from_torch(model, example, calibration, **options)
         try:
             data = quantize_onnx(export_onnx(model, example), calibration, kernel, per_channel)
         except TorchshrinkError:
@@ -99,6 +103,19 @@ class OnnxRuntimeInt8(Runtime):
         counts = source_counts(model, example)
         om = OnnxModel(data, self.name, kernel, counts)
         return record_runtime(om, model, self.name, kernel, nbytes=len(data), counts=counts)
+
+    def _from_torch(self, model: nn.Module, example: torch.Tensor, calibration: Sequence[torch.Tensor],
+                    **options: Any) -> nn.Module:
+        """torch.ao int8 (oneDNN's settings), exported with its scales: the int8 model torchshrink writes, in ORT."""
+        if "onednn" not in torch.backends.quantized.supported_engines:
+            raise ConfigError("onnxruntime-int8/torch quantizes with torch's oneDNN settings, which this torch lacks; "
+                              "use onnxruntime-int8/u8")
+        q = RUNTIMES.get("torch-int8").prepare(model, example, "onednn", calibration, **options)
+        data = export_onnx(q, example, onnx_metadata(model, example, self.name, "torch", quantizer="torch.ao fx onednn",
+                                                     calibration_batches=len(calibration)))
+        counts = source_counts(model, example)
+        om = OnnxModel(data, self.name, "torch", counts)
+        return record_runtime(om, model, self.name, "torch", nbytes=len(data), counts=counts)
 
     def restore(self, model: nn.Module, kernel: str = "", nbytes: int = 0, counts: dict | None = None,
                 **config: Any) -> nn.Module:

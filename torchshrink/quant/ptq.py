@@ -15,7 +15,8 @@ Two flows, one config:
 (for Linear-heavy models such as MLPs and transformers).
 
 ``engine="auto"`` quantizes for every int8 runtime that runs the model here (torch's x86, fbgemm and oneDNN
-kernels, and ONNX Runtime's int8 QDQ with unsigned and signed activations), refuses those whose top-1 after
+kernels, ONNX Runtime's int8 QDQ with unsigned and signed activations, and torch's int8 model run in ONNX
+Runtime), refuses those whose top-1 after
 export on the validation data falls more than ``max_top1_drop`` points, times the rest at ``auto_batch`` and
 keeps the fastest (:func:`torchshrink.deploy.choose_runtime`); ``engine="onnxruntime-int8/u8"`` (or ``/s8``)
 quantizes with ONNX Runtime alone.
@@ -44,7 +45,7 @@ from ..errors import ConfigError
 from ..models.files import MODEL_TRANSFORMS, record_transform
 
 ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")
-ORT_ENGINES = ("onnxruntime-int8/u8", "onnxruntime-int8/s8")  # ONNX Runtime's int8 QDQ (torchshrink.deploy)
+ORT_ENGINES = ("onnxruntime-int8/u8", "onnxruntime-int8/s8", "onnxruntime-int8/torch")  # torchshrink.deploy
 OBSERVERS = ("minmax", "histogram", "moving_average", "percentile")
 
 

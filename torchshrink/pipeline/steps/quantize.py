@@ -26,7 +26,8 @@ class QuantizeStep:
     observer: Literal["minmax", "histogram", "moving_average", "percentile"] = "histogram"
     per_channel: bool = True
     calibration_batches: int = 8
-    engine: Literal["x86", "fbgemm", "onednn", "qnnpack", "onnxruntime-int8/u8", "onnxruntime-int8/s8", "auto"] = "x86"
+    engine: Literal["x86", "fbgemm", "onednn", "qnnpack", "onnxruntime-int8/u8", "onnxruntime-int8/s8",
+                    "onnxruntime-int8/torch", "auto"] = "x86"
     auto_batch: int = 1           # engine auto: the batch size the int8 runtimes are timed at
     max_top1_drop: float = 1.0    # engine auto: refuse a runtime whose validation top-1 falls more points than this
 
