@@ -170,10 +170,14 @@ def is_quantized(model: nn.Module) -> bool:
 
 def runtime_of(model: nn.Module) -> str:
     """The target ``model`` runs in: its recorded runtime, ``torch-int8/<engine>`` for a torch.ao int8 model,
-    else ``"eager"`` (PyTorch eager, the model as it is)."""
+    ``compile`` for a ``torch.compile``'d module, else ``"eager"`` (PyTorch eager, the model as it is)."""
     tag = getattr(model, "torchshrink_runtime", None)
     if tag:
         return str(tag)
+    if type(model).__name__ == "InferenceGraph":  # torchshrink.quant.ptq's PT2E int8 graph, compiled by Inductor
+        return "compile-int8 (pt2e)"
+    if type(model).__name__ == "OptimizedModule":  # torch.compile(model) made outside torchshrink.deploy
+        return "compile"
     for t in reversed(getattr(model, "torchshrink_transforms", [])):
         if t.get("name") == "ptq_fx":
             return target("torch-int8", str(t.get("config", {}).get("engine", "")))
