@@ -21,11 +21,12 @@ from .models import create_model, list_models, load_model, save_model
 from .compress import Report, compress_, list_methods, register_method
 from .recover import Recovery, recover
 from . import distill, lowrank, prune, quant, structured, transfer  # noqa: E402  (register their methods)
+from . import deploy  # noqa: E402  (the runtimes; engine auto of int8 quantization)
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = ["Classifier", "DataConfig", "FitConfig", "Measurement", "OptimConfig", "Recovery", "Report",
            "TorchshrinkError", "as_example", "build_loaders", "compare", "compress_", "count_macs", "count_params",
-           "create_model", "distill", "evaluate", "fit", "format_table", "from_dict", "list_methods", "list_models",
+           "create_model", "deploy", "distill", "evaluate", "fit", "format_table", "from_dict", "list_methods", "list_models",
            "load_dataset", "load_model", "lowrank", "measure", "measure_many", "prune", "quant", "recover",
            "register_method", "save_model", "structured", "transfer", "__version__"]

@@ -202,6 +202,18 @@ def _prune(model: str = "resnet8", **kw: Any):
     return prune_(create_model(model, num_classes=4, in_channels=1, width=width), StructuredConfig(**kw), (1, 16, 16))
 
 
+def _deploy_loses_accuracy(tmp: Path):
+    from torchshrink.deploy import deploy
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                            torch.nn.Linear(8 * 16 * 16, 10)).eval()
+    x = torch.randn(64, 1, 16, 16)
+    with torch.no_grad():
+        val = [(x, m(x).argmax(1))]  # labelled by the model itself: its own top-1 is 100%
+    return deploy(m, x, "torch-int8/x86", calibration=[x * 1e-3], val=val, max_top1_drop=1.0)
+
+
 def _magnitude_empties_a_layer(tmp: Path):
     from torchshrink.models import create_model
     from torchshrink.prune.magnitude import MagnitudeConfig, magnitude_prune_
@@ -539,6 +551,9 @@ CASES = [
     Case("prune-untraceable", "structured pruning of a model whose channel shuffle Torch-Pruning cannot trace", lib(lambda tmp: _prune("shufflenetv2", ratio=0.3)), r"could not follow the channel dependencies of ShuffleNetV2 \(ZeroDivisionError in Torch-Pruning.*unstructured pruning, low-rank factorization or distillation instead"),
     Case("prune-macs-unreachable", "a MACs budget below what pruning can reach", lib(lambda tmp: _prune(macs=0.001)), r"macs 0\.001 cannot be reached.*raise macs or max_layer_ratio"),
     Case("sparsity-empties-layer", "a global sparsity that zeroes a whole layer", lib(_magnitude_empties_a_layer), r"sparsity 0\.9 \(scope global\) would zero every weight of layer 'layer1\.0\.conv1', removing it; lower the sparsity, use scope: layer"),
+    Case("export-unknown-runtime", "export to a misspelled runtime", lambda tmp: ["export", _model_file(tmp), "--runtime", "onnxruntim", "--data", "synthetic", "--out", str(tmp / "e")], r"^unknown runtime 'onnxruntim' \(did you mean 'onnxruntime'.*\); valid runtimes: .*onnxruntime-int8/u8"),
+    Case("export-int8-no-calibration", "an int8 runtime without calibration data", cli("measure", "--model", "resnet8", "--runtime", "onnxruntime-int8/u8", "--no-latency"), r"runtime onnxruntime-int8/u8 cannot run this model: quantizes the model and needs calibration batches: pass calibration=.*torchshrink export and quantize take them"),
+    Case("export-accuracy-falls", "a runtime whose top-1 after export falls more than allowed", lib(_deploy_loses_accuracy), r"no runtime can run this model as asked \(torch-int8/x86: top-1 after export .* more than the allowed 1 \(max_top1_drop\)\); allow a larger accuracy drop"),
     Case("quantize-circular-padding", "int8 of a conv with circular padding", lib(lambda tmp: _ptq(_Padded())), r"layer 'c' \(Conv2d with padding_mode='circular'\) cannot be quantized to int8.*use padding_mode='zeros'"),
     Case("quantize-transposed-per-channel", "per-channel int8 of a transposed conv", lib(lambda tmp: _ptq(_Padded("transpose"))), r"layer 'c' \(ConvTranspose2d\) cannot be quantized to int8 with per-channel weight scales; pass --per-tensor"),
     Case("quantize-untraceable", "static int8 of a model whose forward branches on values", lib(lambda tmp: _ptq(_Branchy("plain"))), r"_Branchy cannot be quantized to static int8: its forward branches on tensor values.*--method dynamic"),

@@ -3,8 +3,9 @@
 Methods: ptq (static int8, the default, kernels chosen by timing: ``--engine auto``), dynamic (int8 Linear/LSTM),
 qat (quantization-aware training), lowbit (k-bit DoReFa weights, ``model.tspk``), binary (XNOR-Net weights,
 ``model.tspk``), codebook (k-means weight sharing + Huffman, ``model.tsdc``) and deep-compression (gradual
-pruning + codebook + Huffman, ``model.tsdc``). ``--onnx`` also writes an int8 QDQ ONNX file of the float model,
-checked in onnxruntime.
+pruning + codebook + Huffman, ``model.tsdc``). ``--engine auto`` (the default for ptq and dynamic) picks the
+fastest int8 runtime by measurement (torch's kernels or ONNX Runtime, see ``torchshrink.deploy``); ``--onnx``
+also writes the quantized model as an ONNX file run in ONNX Runtime.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class Quantize(StepCommand):
              "of the pruning)"),
         Flag("--lr", "recover.lr", float, "fine-tuning learning rate"),
         Flag("--distill", "recover.distiller", str, "fine-tune by distilling from the float model (kd, dkd, ...)"),
-        Flag("--onnx", "export:onnx", (True,), "ptq: also write an int8 QDQ ONNX file of the float model (model.onnx)"),
+        Flag("--onnx", "export:onnx", (True,), "also write the quantized model as an ONNX file (model.onnx) run in "
+             "ONNX Runtime"),
     )
     defaults = {"ptq": {"engine": "auto"}, "dynamic": {"engine": "auto"}}
 
@@ -32,8 +34,6 @@ class Quantize(StepCommand):
         if "method" not in step:  # the command's default: static int8 on the kernels timed fastest
             step["method"] = "ptq"
             step.setdefault("engine", "auto")
-        if getattr(args, "onnx", None):
-            r["steps"].insert(0, {"export": {"format": "onnx-qdq", "path": "model.onnx",
-                                             "calib_batches": step.get("calib_batches", 8),
-                                             "per_channel": step.get("per_channel", True)}})
+        if getattr(args, "onnx", None):  # the quantized model in ONNX Runtime, a stage of its own in the report
+            r["steps"].append({"export": {"runtime": "onnxruntime", "path": "model.onnx"}})
         return r

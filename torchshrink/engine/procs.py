@@ -82,6 +82,17 @@ def session(timeout_min: float = 30.0) -> Iterator[None]:
         if quiet is not None:
             sys.stdout = old
             quiet.close()
+        leave_group()
+
+
+def leave_group() -> None:
+    """Wait for every rank, then leave the process group: a rank that tears its connections down while rank 0 is
+    still writing its report can abort at exit ("terminate called without an active exception")."""
+    if not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+    finally:
         dist.destroy_process_group()
 
 

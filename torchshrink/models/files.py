@@ -189,7 +189,8 @@ def build_architecture(arch: dict[str, Any], transforms: list[dict[str, Any]], s
     return model
 
 
-METHOD_PACKAGES = ("prune", "quant", "lowrank", "structured", "transfer", "distill", "share", "compact", "pipeline")
+METHOD_PACKAGES = ("prune", "quant", "lowrank", "structured", "transfer", "distill", "share", "compact", "pipeline",
+                   "deploy")
 
 
 def _import_methods() -> None:

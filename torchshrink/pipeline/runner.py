@@ -203,8 +203,10 @@ def _run_or_reuse(spec: StepSpec, out: Path, r: Recipe, loaders: Any, models: di
     facts = {f.name: getattr(result, f.name) for f in dataclasses.fields(StepFacts)}
     facts["notes"] = result.notes + (["a branch: the steps after it go on from the model before it"]
                                      if spec.branch else [])
+    # a step that hands back a model makes a stage (an export into another runtime is measured there)
+    made = info.makes_model or result.model is not None or result.teacher is not None
     rec = StageRecord(label=spec.label, step=spec.name, index=spec.index, role=getattr(spec.settings, "target", "model"),
-                      settings=spec.raw[spec.name], seconds=seconds, stage=info.makes_model, branch=spec.branch, **facts)
+                      settings=spec.raw[spec.name], seconds=seconds, stage=made, branch=spec.branch, **facts)
     for role, made in (("model", result.model), ("teacher", result.teacher)):
         if made is not None:
             if procs.is_main():

@@ -78,9 +78,10 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, cfg: PTQConfig | None =
     from torch.ao.quantization.quantize_fx import prepare_qat_fx
 
     cfg, _ = check_config(cfg, PTQConfig).check(), check_model_input(model, "quantize")
-    if cfg.engine == "auto":
-        raise ConfigError("engine auto picks the fastest post-training int8 model by timing it; QAT trains for one "
-                          "engine's rounding, so name it: engine x86, fbgemm or onednn")
+    if cfg.engine == "auto" or "/" in cfg.engine:
+        raise ConfigError(f"engine {cfg.engine} picks a post-training int8 runtime; QAT trains for one torch engine's "
+                          "rounding, so name it: engine x86, fbgemm or onednn (the QAT int8 model then exports to "
+                          "ONNX Runtime like any int8 model: torchshrink export --runtime onnxruntime)")
     torch.backends.quantized.engine = cfg.engine
     qmap = QConfigMapping().set_global(make_qat_qconfig(cfg))
     with warnings.catch_warnings():

@@ -55,7 +55,7 @@ class MeasureSettings:
 
 @dataclass
 class MeasureStep(MeasureSettings):
-    """Parameters, size, MACs and latency of the current model at batch 1 and ``batch_size``."""
+    """Parameters, size, MACs and latency of the current model at batch 1 and ``batch_size``, in its runtime."""
 
     target: Literal["model", "teacher"] = "model"
 
@@ -87,5 +87,5 @@ def measure(ctx: StepContext, cfg: MeasureStep) -> StepOutput:
                       latency=cfg.latency)
     timing = (f", latency b1 {m.latency_ms_b1:.3f} ms, b{cfg.batch_size} {m.latency_ms_bn:.2f} ms"
               if m.latency_ms_b1 is not None else "")
-    print(f"[{ctx.label}] params {m.params}, MACs {m.macs}{timing}", flush=True)
+    print(f"[{ctx.label}] in {m.runtime}: params {m.params}, MACs {m.macs}{timing}", flush=True)
     return StepOutput(metrics={"measure": m.to_dict()})
