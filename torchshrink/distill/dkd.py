@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..checks import check_temperature
 from .registry import register_distiller
 from .base import Distiller
 from .losses import dkd_loss
@@ -19,6 +20,7 @@ class DKD(Distiller):
     def __init__(self, student: nn.Module, teacher: nn.Module, alpha: float = 1.0, beta: float = 8.0,
                  temperature: float = 4.0, warmup_steps: int = 0, ce_weight: float = 1.0) -> None:
         super().__init__(student, teacher, ce_weight=ce_weight)
+        check_temperature(temperature)
         self.alpha, self.beta, self.temperature, self.warmup_steps = alpha, beta, temperature, warmup_steps
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
