@@ -199,8 +199,8 @@ class Context:
         if self.data is None:
             return [self.example.first]
         out = []
-        for x, _ in self.train_loader:
-            out.append(x)
+        for b in self.train_loader:
+            out.append(b if isinstance(b, dict) else b[0] if isinstance(b, (tuple, list)) else b)
             if len(out) >= n:
                 break
         return out

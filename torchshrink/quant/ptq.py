@@ -45,6 +45,7 @@ from ..checks import check_config, check_example_batch, check_model_input, expla
 from ..compress import Context, Report, register_method
 from ..config import check_ranges
 from ..errors import ConfigError
+from ..inputs import Example, as_example, example_spec, from_spec
 from ..models.files import MODEL_TRANSFORMS, record_transform
 
 ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")
@@ -127,18 +128,34 @@ def make_qconfig(observer: str = "histogram", per_channel: bool = True, engine: 
     return QConfig(activation=act.with_args(**kw), weight=w)
 
 
-def _batches(loader: Iterable, n: int) -> list[torch.Tensor]:
+def calibration_input(b: Any) -> Example:
+    """The model input of one calibration batch: a tensor, the first item of ``(inputs, labels)``, or a dict of
+    tensors (keyword inputs); uint8 images become float."""
+    if isinstance(b, (tuple, list)) and b and isinstance(b[0], (dict, torch.Tensor)):
+        b = b[0]
+    if isinstance(b, dict):
+        return as_example(b)
+    x = check_example_batch(b, "a calibration batch")
+    return Example(x.float() if x.dtype == torch.uint8 else x)
+
+
+def _batches(loader: Iterable, n: int) -> list[Example]:
     out = []
     for b in loader:
-        out.append(check_example_batch(b, "a calibration batch"))
+        out.append(calibration_input(b))
         if len(out) >= n:
             break
     if not out:
         raise ConfigError("the calibration loader gave no batches; pass a loader with at least one batch")
-    return [x.float() if x.dtype == torch.uint8 else x for x in out]
+    return out
 
 
-def _prepare_fx(model: nn.Module, example: torch.Tensor, cfg: PTQConfig) -> nn.Module:
+def _positional(ex: Example) -> tuple[Any, ...]:
+    v = ex.value
+    return v if isinstance(v, tuple) else tuple(v.values()) if isinstance(v, dict) else (v,)
+
+
+def _prepare_fx(model: nn.Module, example: Example, cfg: PTQConfig) -> nn.Module:
     from torch.ao.quantization import QConfigMapping
     from torch.ao.quantization.quantize_fx import prepare_fx
 
@@ -146,7 +163,7 @@ def _prepare_fx(model: nn.Module, example: torch.Tensor, cfg: PTQConfig) -> nn.M
     qmap = QConfigMapping().set_global(make_qconfig(cfg.observer, cfg.per_channel, cfg.engine))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao prints a migration notice on every call
-        return prepare_fx(copy.deepcopy(model).cpu().eval(), qmap, (example,))
+        return prepare_fx(copy.deepcopy(model).cpu().eval(), qmap, _positional(example))
 
 
 def _convert_fx(prepared: nn.Module) -> nn.Module:
@@ -210,7 +227,7 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
             raise ConfigError(f"engine {cfg.engine!r} chooses among int8 runtimes with torchshrink.deploy; import "
                               "torchshrink (it registers it) or name an engine: x86, fbgemm, onednn")
         choose_runtime = INT8_CHOOSER[0]
-        xs = _batches(loader, cfg.calib_batches)
+        xs = [e.value for e in _batches(loader, cfg.calib_batches)]
         among = ([f"torch-int8/{e}" for e in ("x86", "fbgemm", "onednn")] if cfg.mode == "dynamic"
                  else [cfg.engine] if cfg.engine != "auto" else None)
         q, choice = choose_runtime(model, xs[0], calibration=xs, val=val, candidates=among, batch_size=cfg.auto_batch,
@@ -225,20 +242,20 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
     else:
         xs = _batches(loader, cfg.calib_batches)
         if cfg.backend == "pt2e":
-            return quantize_pt2e(model, xs)
+            return quantize_pt2e(model, [e.value for e in xs])
         check_int8_layers(model, cfg.per_channel)
         try:
-            prepared = _prepare_fx(model, xs[0][:1], cfg)
+            prepared = _prepare_fx(model, xs[0].batch(1), cfg)
             with torch.no_grad():
                 for x in xs:
-                    prepared(x)
+                    x.run(prepared)
             q = _convert_fx(prepared)
             with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
-                q(xs[0][:2])  # an op without an int8 kernel fails only when run: find out now, not in the user's hands
+                xs[0].batch(2).run(q)  # an op without an int8 kernel fails only when run: find out now
         except Exception as e:  # torch.ao's own errors are tracebacks about its internals: say what to do instead
-            raise (explain_batch(model, xs[0], None, e) or ConfigError(_fx_failure(model, e))) from e
+            raise (explain_batch(model, xs[0].value, None, e) or ConfigError(_fx_failure(model, e))) from e
         config = {"mode": "static", "engine": cfg.engine, "observer": cfg.observer,
-                  "per_channel": cfg.per_channel, "input_shape": list(xs[0].shape[1:])}
+                  "per_channel": cfg.per_channel, "example": example_spec(xs[0])}
     if arch is not None:
         q.torchshrink_arch = arch
         q.torchshrink_transforms = list(transforms)
@@ -264,15 +281,17 @@ def _as_loaded(q: nn.Module) -> nn.Module:
 
 @MODEL_TRANSFORMS.register("ptq_fx")
 def _replay_ptq(model: nn.Module, mode: str, engine: str, observer: str = "minmax", per_channel: bool = True,
-                input_shape: list[int] | None = None) -> nn.Module:
-    """Rebuild the int8 module structure; the scales and int8 weights then come from the file."""
+                input_shape: list[int] | None = None, example: dict[str, Any] | None = None) -> nn.Module:
+    """Rebuild the int8 module structure on the recorded example inputs (noise for float tensors, zeros for
+    token ids; ``input_shape``: files written before examples were recorded); the scales and int8 weights then
+    come from the file."""
     if mode == "dynamic":
         return quantize_dynamic(model, engine)
     cfg = PTQConfig(engine=engine, observer="minmax", per_channel=per_channel)
-    x = torch.randn(2, *(input_shape or [3, 32, 32]))
-    prepared = _prepare_fx(model, x[:1], cfg)
+    x = from_spec(example if example is not None else input_shape or [3, 32, 32]).random_like().batch(2)
+    prepared = _prepare_fx(model, x.batch(1), cfg)
     with torch.no_grad():
-        prepared(x)  # placeholder ranges, overwritten by the saved scales and zero points
+        x.run(prepared)  # placeholder ranges, overwritten by the saved scales and zero points
     return _convert_fx(prepared)
 
 
