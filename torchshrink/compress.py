@@ -238,7 +238,7 @@ class Context:
         self.need_data(desc)
         return recover(model, self.train_loader, self.val_loader, self.fit_config(settings),
                        teacher=self.teacher, distiller=settings.distiller or None, options=settings.options,
-                       input_shape=self.example.shape, callbacks=callbacks, out_dir=self.folder(sub),
+                       input_shape=self.example.shape if self.example.is_image else self.example, callbacks=callbacks, out_dir=self.folder(sub),
                        progress=self.progress, desc=desc, quiet=not self.verbose and not self.progress)
 
 

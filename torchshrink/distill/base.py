@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..checks import check_teacher_student
 from ..errors import ConfigError
-from .taps import FeatureTaps, check_match, connector, feature_shapes, resolve_module
+from .taps import FeatureTaps, channel_dim, check_match, connector, feature_connector, feature_shapes, resolve_module
 
 
 def default_stage_paths(model: nn.Module) -> list[str]:
@@ -139,8 +139,10 @@ class Distiller(nn.Module):
         t_shapes = feature_shapes(self.teacher, self.teacher_paths, input_shape)
         conns = nn.ModuleList()
         for sp, tp, ss, ts in zip(self.student_paths, self.teacher_paths, s_shapes, t_shapes):
-            conn = connector(ss[0], ts[0]) if use else nn.Identity()
-            if ss[1:] != ts[1:] or (not use and ss[0] != ts[0]):
+            conn = feature_connector(ss, ts) if use else nn.Identity()
+            d = channel_dim(ss)
+            rest = lambda sh: tuple(v for i, v in enumerate(sh) if i != d)  # noqa: E731
+            if len(ss) != len(ts) or rest(ss) != rest(ts) or (not use and ss[d] != ts[d]):
                 check_match(torch.zeros(1, *ss), torch.zeros(1, *ts), f"student {sp!r} vs teacher {tp!r}", use)
             conns.append(conn)
         return conns
