@@ -59,3 +59,14 @@ def test_hub_model_in_channels_and_features():
     with torch.no_grad():
         assert m(x).shape == (1, 5)
         assert torch.allclose(m.forward_head(m.forward_features(x)), m(x))
+
+
+def test_width_of_torchvision_models_is_their_own_option_or_refused():
+    from torchshrink.models import load_model, save_model
+
+    half = create_model("tv:mobilenet_v3_small", width=0.5)
+    assert count_params(half) < count_params(create_model("tv:mobilenet_v3_small")) / 2
+    for name in ("tv:resnet18", "tv:convnext_tiny", "tv:efficientnet_b0"):
+        with pytest.raises(TorchshrinkError, match="has no width option"):
+            create_model(name, width=0.5)
+    assert count_params(create_model("tv:resnet18", width=1.0)) == 11_181_642  # 1.0 is the model as it is

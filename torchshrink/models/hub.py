@@ -44,6 +44,7 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
                      **kwargs: Any) -> nn.Module:
     """Build ``tv:<name>`` or ``timm:<name>``; see the module docstring."""
     source, _, model_name = name.partition(":")
+    width = kwargs.pop("width", 1.0)
     if source == "tv":
         import torchvision
 
@@ -51,6 +52,8 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
         if model_name not in valid:
             raise TorchshrinkError(f"unknown torchvision model {model_name!r}{suggest(model_name, valid)}; "
                                    f"see torchvision.models.list_models()")
+        if width != 1.0:
+            kwargs.update(width_options(name, width, pretrained))
         weights = "DEFAULT" if pretrained else None
         try:
             if pretrained:
@@ -80,6 +83,8 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
             raise TorchshrinkError(f"{name!r} needs timm; install it with `pip install timm`") from None
         if not timm.list_models(model_name, pretrained=False):
             raise TorchshrinkError(f"unknown timm model {model_name!r}; see timm.list_models()")
+        if width != 1.0:
+            kwargs.update(width_options(name, width, pretrained))
         try:
             model = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes,
                                       in_chans=in_channels, **kwargs)
@@ -90,6 +95,36 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
             raise TorchshrinkError(f"timm could not build {name!r}: {str(e).splitlines()[0]}") from None
         return model
     raise TorchshrinkError(f"unknown model source {source!r} in {name!r}; use 'tv:<name>' or 'timm:<name>'")
+
+
+WIDTH_OPTIONS = {"mobilenet_v2": "width_mult", "mobilenet_v3_small": "width_mult", "mobilenet_v3_large": "width_mult"}
+
+
+def width_options(name: str, width: float, pretrained: bool) -> dict[str, Any]:
+    """The model's own option for ``width`` (torchvision's MobileNets: ``width_mult``), or one sentence refusing it.
+
+    >>> width_options("tv:mobilenet_v2", 0.5, False)
+    {'width_mult': 0.5}
+    >>> width_options("tv:resnet18", 0.5, False)
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.TorchshrinkError: torchvision model 'resnet18' has no width option (width=0.5); pick a smaller model of its family, or narrow it with structured pruning (prune.structured, e.g. macs=0.25), or use a model with a width option (tv:mobilenet_v2, tv:mobilenet_v3_small, tv:mobilenet_v3_large, or a registry family such as resnet20)
+    """
+    source, _, model_name = name.partition(":")
+    option = WIDTH_OPTIONS.get(model_name) if source == "tv" else None
+    if option is None:
+        what = "torchvision model" if source == "tv" else "timm model" if source == "timm" else "model"
+        own = (" (timm models take their own options, e.g. channel_multiplier for EfficientNet/MobileNetV3: pass "
+               "that instead)" if source == "timm" else "")
+        raise TorchshrinkError(f"{what} {model_name!r} has no width option (width={width:g}){own}; pick a smaller "
+                               "model of its family, or narrow it with structured pruning (prune.structured, e.g. "
+                               "macs=0.25), or use a model with a width option ("
+                               + ", ".join(f"tv:{n}" for n in WIDTH_OPTIONS) + ", or a registry family such as "
+                               "resnet20)")
+    if pretrained:
+        raise TorchshrinkError(f"pretrained weights of {name!r} exist at width 1.0 only (width={width:g}); pass "
+                               "pretrained=False to build it narrower, or keep width=1.0")
+    return {option: float(width)}
 
 
 def _reset_classifier(model: nn.Module, num_classes: int) -> None:
