@@ -62,8 +62,6 @@ def test_hub_model_in_channels_and_features():
 
 
 def test_width_of_torchvision_models_is_their_own_option_or_refused():
-    from torchshrink.models import load_model, save_model
-
     half = create_model("tv:mobilenet_v3_small", width=0.5)
     assert count_params(half) < count_params(create_model("tv:mobilenet_v3_small")) / 2
     for name in ("tv:resnet18", "tv:convnext_tiny", "tv:efficientnet_b0"):
