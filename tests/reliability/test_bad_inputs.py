@@ -528,7 +528,7 @@ CASES = [
     Case("eval-wrong-channels", "eval of a 3-channel model on 1-channel data", lambda tmp: ["eval", _model_file(tmp, in_channels=3), "--data", "synthetic"], r"takes 3-channel images but data set 'synthetic' has 1 channels; evaluate it on the data set it was trained on"),
     Case("eval-wrong-classes", "eval of a 3-class model on a 4-class data set", lambda tmp: ["eval", _model_file(tmp, num_classes=3), "--data", "synthetic"], r"predicts 3 classes but data set 'synthetic' has 4"),
     Case("measure-channel-mismatch", "--in-channels that contradicts --input-shape", cli("measure", "--model", "resnet20", "--in-channels", "1", "--no-latency"), r"does not match --input-shape channels 3; make them equal"),
-    Case("measure-zero-shape", "an input shape with a zero", cli("measure", "--model", "resnet20", "--input-shape", "3", "0", "32", "--no-latency"), r"--input-shape must be three positive numbers"),
+    Case("measure-zero-shape", "an input shape with a zero", cli("measure", "--model", "resnet20", "--input-shape", "3", "0", "32", "--no-latency"), r"--input-shape must be positive numbers \(C H W for images, T for token ids\), got 3 0 32"),
     Case("measure-repeats-zero", "zero timing repeats", cli("measure", "--model", "resnet20", "--repeats", "0"), r"--repeats must be >= 1, got 0"),
     Case("measure-wrong-input", "measuring a saved 1-channel model on 3-channel input", lambda tmp: ["measure", "--file", _model_file(tmp), "--no-latency"], r"takes 1-channel images but --input-shape gives 3; pass --input-shape 1 H W"),
     Case("num-classes-zero", "a model with 0 classes", cli("measure", "--model", "resnet20", "--num-classes", "0", "--no-latency"), r"--num-classes must be >= 1, got 0"),

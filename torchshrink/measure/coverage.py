@@ -222,3 +222,35 @@ def _storage(p: torch.Tensor) -> int | None:
         return p.untyped_storage().data_ptr()
     except Exception:  # a parameter without storage
         return None
+
+
+def read_directly(model: nn.Module, example: ExampleLike, types: tuple[type[nn.Module], ...] = (nn.Linear,)
+                  ) -> list[str]:
+    """Names of layers of ``types`` whose weights an eval-mode forward pass reads without calling the layer: their
+    parent uses ``layer.weight`` itself (``nn.MultiheadAttention``'s out_proj, ``nn.TransformerEncoderLayer``'s fast
+    path, torchvision Swin's window attention), so the layer cannot be swapped for a module without a dense weight.
+
+    >>> read_directly(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), torch.zeros(1, 4, 16))
+    ['self_attn.out_proj', 'linear1', 'linear2']
+    """
+    ex = as_example(example, batch_size=1, device=model_device(model))
+    names = {m: n for n, m in model.named_modules() if isinstance(m, types)}
+    called: set[str] = set()
+
+    def hook(mod: nn.Module, inp: Any, out: Any) -> None:
+        if mod in names:
+            called.add(names[mod])
+
+    # a global hook: hooks on the layers themselves would switch the transformer fast path off
+    handle = nn.modules.module.register_module_forward_hook(hook)
+    was = model.training
+    model.eval()
+    reads = _Reads()
+    try:
+        with torch.no_grad(), reads:
+            ex.run(model)
+    finally:
+        handle.remove()
+        model.train(was)
+    return [n for n, m in model.named_modules() if isinstance(m, types) and n not in called
+            and any(_storage(p) in reads.seen for p in m.parameters(recurse=False))]

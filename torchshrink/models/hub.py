@@ -62,6 +62,9 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
                     _reset_classifier(model, num_classes)
             else:
                 model = torchvision.models.get_model(model_name, weights=None, num_classes=num_classes, **kwargs)
+        except TypeError as e:  # an option the builder does not take
+            raise TorchshrinkError(f"torchvision could not build {name!r} with options {sorted(kwargs)} "
+                                   f"({str(e).splitlines()[0][:160]}); pass only options its builder takes") from None
         except (OSError, RuntimeError) as e:
             if pretrained:
                 raise TorchshrinkError(f"cannot fetch pretrained weights for {name!r} ({str(e).splitlines()[0][:120]}); "

@@ -174,13 +174,42 @@ def _convert_fx(prepared: nn.Module) -> nn.Module:
         return convert_fx(prepared)
 
 
-def quantize_dynamic(model: nn.Module, engine: str = "x86") -> nn.Module:
-    """int8 weights + dynamically quantized activations for every ``nn.Linear``/``nn.LSTM``/``nn.GRU``."""
+DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
+
+
+def dynamic_skips(model: nn.Module, example: Any) -> list[str]:
+    """The Linear layers dynamic int8 must leave float: their parent reads their weight itself (the transformer
+    fast path, torchvision Swin's attention), which an int8 layer no longer has as a tensor."""
+    from ..measure.coverage import read_directly
+
+    return read_directly(model, example, (nn.Linear,))
+
+
+def quantize_dynamic(model: nn.Module, engine: str = "x86", skip: Iterable[str] = ()) -> nn.Module:
+    """int8 weights + dynamically quantized activations for every ``nn.Linear``/``nn.LSTM``/``nn.GRU`` except the
+    layers named in ``skip`` (see :func:`dynamic_skips`)."""
     torch.backends.quantized.engine = engine
+    m = copy.deepcopy(model).cpu().eval()
+    skip = set(skip)
+    spec: Any = {nn.Linear, nn.LSTM, nn.GRU}
+    if skip:
+        from torch.ao.quantization import default_dynamic_qconfig
+
+        spec = {n: default_dynamic_qconfig for n, mod in m.named_modules()
+                if type(mod) in DYNAMIC_TYPES and n not in skip}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(),
-                                                      {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(m, spec, dtype=torch.qint8)
+
+
+def int8_problem(model: nn.Module, q: nn.Module, example: Example) -> str | None:
+    """Why the int8 model ``q`` does not do what the float ``model`` does on ``example`` (crash, other output
+    shapes, non-finite values), or None."""
+    from ..replace import forward_problem, reference_shapes
+
+    ex = example.batch(2).to("cpu")
+    with contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
+        return forward_problem(q, ex, reference_shapes(model.cpu(), ex))
 
 
 def check_int8_layers(model: nn.Module, per_channel: bool = True) -> None:
@@ -237,8 +266,18 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
         return q
     arch, transforms = getattr(model, "torchshrink_arch", None), getattr(model, "torchshrink_transforms", [])
     if cfg.mode == "dynamic":
-        q = quantize_dynamic(model, cfg.engine)
+        example = next((calibration_input(b) for b in loader), None) if loader is not None else None
+        skip = dynamic_skips(model, example) if example is not None else []
+        q = quantize_dynamic(model, cfg.engine, skip)
+        why = int8_problem(model, q, example) if example is not None else None
+        if why is not None:
+            raise ConfigError(f"{type(model).__name__} does not work in dynamic int8: after conversion {why}; "
+                              "quantize with static int8 (mode static), a weight-only method (lowbit, codebook), "
+                              "or keep the float model")
         config: dict[str, Any] = {"mode": "dynamic", "engine": cfg.engine}
+        if skip:
+            config["skip"] = skip
+            q.torchshrink_int8_float = list(skip)
     else:
         xs = _batches(loader, cfg.calib_batches)
         if cfg.backend == "pt2e":
@@ -254,6 +293,11 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
                 xs[0].batch(2).run(q)  # an op without an int8 kernel fails only when run: find out now
         except Exception as e:  # torch.ao's own errors are tracebacks about its internals: say what to do instead
             raise (explain_batch(model, xs[0].value, None, e) or ConfigError(_fx_failure(model, e))) from e
+        why = int8_problem(model, q, xs[0])
+        if why is not None:
+            raise ConfigError(f"{type(model).__name__} does not work in static int8: after conversion {why}; quantize "
+                              "with --method dynamic (int8 Linear/LSTM layers only) or a weight-only method (lowbit, "
+                              "codebook), or keep the float model")
         config = {"mode": "static", "engine": cfg.engine, "observer": cfg.observer,
                   "per_channel": cfg.per_channel, "example": example_spec(xs[0])}
     if arch is not None:
@@ -281,12 +325,13 @@ def _as_loaded(q: nn.Module) -> nn.Module:
 
 @MODEL_TRANSFORMS.register("ptq_fx")
 def _replay_ptq(model: nn.Module, mode: str, engine: str, observer: str = "minmax", per_channel: bool = True,
-                input_shape: list[int] | None = None, example: dict[str, Any] | None = None) -> nn.Module:
+                input_shape: list[int] | None = None, example: dict[str, Any] | None = None,
+                skip: list[str] | None = None) -> nn.Module:
     """Rebuild the int8 module structure on the recorded example inputs (noise for float tensors, zeros for
     token ids; ``input_shape``: files written before examples were recorded); the scales and int8 weights then
     come from the file."""
     if mode == "dynamic":
-        return quantize_dynamic(model, engine)
+        return quantize_dynamic(model, engine, skip or ())
     cfg = PTQConfig(engine=engine, observer="minmax", per_channel=per_channel)
     x = from_spec(example if example is not None else input_shape or [3, 32, 32]).random_like().batch(2)
     prepared = _prepare_fx(model, x.batch(1), cfg)
@@ -363,6 +408,10 @@ def _int8_report(name: str, q: nn.Module, cfg: PTQConfig) -> Report:
     report.notes.append(f"int8 ({how}) on the {choice.target if choice else cfg.engine} integer kernels")
     if choice is not None:
         report.notes.append(choice.summary())
+    left = getattr(q, "torchshrink_int8_float", None)
+    if left:
+        report.notes.append(f"left float: {', '.join(left)} (their parent reads their weights directly, e.g. the "
+                            "transformer fast path, so they must stay dense layers)")
     return report
 
 
