@@ -22,7 +22,7 @@ Subclasses set ``student_paths``/``teacher_paths`` (module paths to tap) and imp
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -62,6 +62,11 @@ def check_same_classes(n_student: int | None, n_teacher: int | None) -> None:
     if n_student is not None and n_teacher is not None and n_student != n_teacher:
         raise ConfigError(f"the teacher predicts {n_teacher} classes but the student predicts {n_student}; build both "
                           "for the same data set (the same num_classes), or use a teacher trained on the student's data")
+
+
+def call(model: nn.Module, x: Any) -> torch.Tensor:
+    """``model`` on a batch of inputs: a tensor, or a dict of keyword inputs (token ids and attention masks)."""
+    return model(**x) if isinstance(x, dict) else model(x)
 
 
 class Distiller(nn.Module):
@@ -104,17 +109,17 @@ class Distiller(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.student(x)
+        return call(self.student, x)
 
     def run_teacher(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         with torch.no_grad(), self.teacher_taps() as taps:
-            logits = self.teacher(x)
+            logits = call(self.teacher, x)
             feats = taps.features()
         return logits, feats
 
     def run_student(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         with self.student_taps() as taps:
-            logits = self.student(x)
+            logits = call(self.student, x)
             feats = taps.features()
         return logits, feats
 

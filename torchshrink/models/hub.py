@@ -97,7 +97,55 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
                                        "once or pass pretrained=False") from None
             raise TorchshrinkError(f"timm could not build {name!r}: {str(e).splitlines()[0]}") from None
         return model
-    raise TorchshrinkError(f"unknown model source {source!r} in {name!r}; use 'tv:<name>' or 'timm:<name>'")
+    if source == "hf":
+        if width != 1.0:
+            kwargs.update(width_options(name, width, pretrained))
+        return create_hf_model(model_name, num_classes, pretrained, **kwargs)
+    raise TorchshrinkError(f"unknown model source {source!r} in {name!r}; use 'tv:<name>', 'timm:<name>' or "
+                           "'hf:<model type>'")
+
+
+class HFClassifier(nn.Module):
+    """A Hugging Face ``transformers`` classifier whose forward returns the logits tensor (not a ``ModelOutput``),
+    so it runs wherever a model returning logits does; inputs as the wrapped model takes them (``input_ids`` and
+    ``attention_mask`` as keywords or a dict, ``pixel_values`` as a tensor)."""
+
+    classifier_name = "model.classifier"
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.model(*args, **kwargs).logits
+
+
+def create_hf_model(model_type: str, num_classes: int, pretrained: bool = False, **config: Any) -> nn.Module:
+    """``hf:<model type>`` (``bert``, ``vit``, ...): a transformers classifier built from a config, no download
+    (``config``: the model type's config options, e.g. ``hidden_size``, ``num_hidden_layers``)."""
+    if pretrained:
+        raise TorchshrinkError("hf: models are built from a config (no download); pass pretrained=False and the config "
+                               "options (e.g. hidden_size=64, num_hidden_layers=2)")
+    try:
+        import transformers
+        from transformers.models.auto import modeling_auto as auto
+    except ImportError:
+        raise TorchshrinkError(f"'hf:{model_type}' needs transformers; install it with "
+                               "`pip install torchshrink[transformers]`") from None
+    image, text = auto.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES, auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    if model_type not in image and model_type not in text:
+        known = sorted(set(image) | set(text))
+        raise TorchshrinkError(f"unknown transformers classifier type {model_type!r}{suggest(model_type, known)}; use "
+                               "a model type such as 'bert' or 'vit'")
+    try:
+        cfg = transformers.AutoConfig.for_model(model_type, num_labels=num_classes, **config)
+        cls = (transformers.AutoModelForImageClassification if model_type in image
+               else transformers.AutoModelForSequenceClassification)
+        model = cls.from_config(cfg)
+    except (TypeError, ValueError) as e:
+        raise TorchshrinkError(f"transformers could not build 'hf:{model_type}' from options {sorted(config)} "
+                               f"({str(e).splitlines()[0][:160]}); pass options of its config class") from None
+    return HFClassifier(model)
 
 
 WIDTH_OPTIONS = {"mobilenet_v2": "width_mult", "mobilenet_v3_small": "width_mult", "mobilenet_v3_large": "width_mult"}

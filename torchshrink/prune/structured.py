@@ -126,6 +126,13 @@ def output_layers(model: nn.Module, example: Example) -> list[str]:
     return names[-1:]
 
 
+def qkv_heads(model: nn.Module) -> dict[nn.Module, int]:
+    """``{qkv Linear: heads}`` of timm-style attention blocks, for Torch-Pruning to remove the same channels from
+    every head (the heads stay, each narrower)."""
+    return {m.qkv: m.num_heads for m in model.modules()
+            if isinstance(getattr(m, "qkv", None), nn.Linear) and isinstance(getattr(m, "num_heads", None), int)}
+
+
 def attention_round(model: nn.Module, round_to: int = 1) -> int:
     """``round_to`` made a multiple of every ``nn.MultiheadAttention``'s head count, so pruning the model width
     keeps each attention's width divisible by its heads (the heads stay, each narrower; FFN channels go freely).
@@ -193,7 +200,8 @@ def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, examp
         pruner = tp.pruner.MetaPruner(
             model, _tp_inputs(model, example), importance=build_importance(cfg.importance),
             global_pruning=cfg.global_pruning, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
-            ignored_layers=ignored, round_to=cfg.round_to if cfg.round_to > 1 else None)
+            ignored_layers=ignored, round_to=cfg.round_to if cfg.round_to > 1 else None,
+            num_heads=qkv_heads(model), prune_head_dims=True, prune_num_heads=False)
         with torch.no_grad() if not needs_gradients(cfg.importance) else torch.enable_grad():
             pruner.step()
     except (ArithmeticError, AssertionError, IndexError, KeyError, RuntimeError, ValueError) as e:
@@ -209,6 +217,15 @@ def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, examp
 def _refresh(model: nn.Module) -> None:
     """Keep ``num_features`` in step with the classifier's new input width, and a torchvision ViT's
     ``hidden_dim`` (read by its forward to reshape the patches) with its patch embedding's width."""
+    for m in model.modules():  # timm-style attention: one qkv Linear, heads of head_dim channels
+        qkv, heads = getattr(m, "qkv", None), getattr(m, "num_heads", None)
+        if isinstance(qkv, nn.Linear) and isinstance(heads, int) and isinstance(getattr(m, "head_dim", None), int):
+            width = qkv.out_features // 3
+            m.head_dim = width // heads
+            if isinstance(getattr(m, "attn_dim", None), int):
+                m.attn_dim = width
+            if isinstance(getattr(m, "scale", None), float):
+                m.scale = m.head_dim ** -0.5
     proj = getattr(model, "conv_proj", None)
     if isinstance(proj, nn.Conv2d) and isinstance(getattr(model, "hidden_dim", None), int):
         model.hidden_dim = proj.out_channels
