@@ -107,26 +107,46 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     path = check_readable(path, "model file")
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:4] == b"TSPK":
-        from ..quant.packing import load_packed
-
-        return load_packed(path)
-    if head[:4] == b"TSDC":
-        from ..quant.tsdc import load_compressed
-
-        return load_compressed(path)
+    reader = _registered(READERS, head[:4])
+    if reader is not None:
+        return reader(path)
     foreign = foreign_format(path, head)
     if foreign:
         raise CheckpointError(foreign)
     obj = load_checkpoint(path, map_location)
     fmt = obj.get("format") if isinstance(obj, dict) else None
-    if fmt == SPARSE_FORMAT:
-        from ..prune.sparse_io import unpack_state
-
-        return model_from_payload(obj, path, lambda packed: unpack_state(packed, str(path)))
+    decode = _registered(PAYLOAD_DECODERS, fmt) if isinstance(fmt, str) and fmt != FORMAT else None
+    if decode is not None:
+        return model_from_payload(obj, path, lambda packed: decode(packed, str(path)))
     if fmt != FORMAT:
         raise CheckpointError(_what_dict(obj, path))
     return model_from_payload(obj, path)
+
+
+READERS: dict[bytes, Callable[[Path], nn.Module]] = {}  # a container file's 4 magic bytes -> its reader
+PAYLOAD_DECODERS: dict[str, Callable[[Any, str], dict[str, Any]]] = {}  # a payload format -> its state decoder
+
+
+def register_reader(magic: bytes, reader: Callable[[Path], nn.Module]) -> None:
+    """Make :func:`load_model` read files that start with ``magic`` (4 bytes) with ``reader(path) -> model``.
+
+    The file formats live with the methods that write them (``quant/packing.py``, ``quant/tsdc.py``) and register
+    here, so this module depends on none of them.
+    """
+    READERS[bytes(magic[:4])] = reader
+
+
+def register_payload(fmt: str, decode: Callable[[Any, str], dict[str, Any]]) -> None:
+    """Make :func:`load_model` read model files whose ``format`` is ``fmt``, their weights decoded by
+    ``decode(packed_state, source) -> state_dict`` (e.g. the sparse model files of ``prune/sparse_io.py``)."""
+    PAYLOAD_DECODERS[fmt] = decode
+
+
+def _registered(table: dict, key: Any) -> Any:
+    """``table[key]``, importing the method packages first when it is not there yet (they register the formats)."""
+    if key not in table:
+        _import_methods()
+    return table.get(key)
 
 
 def model_from_payload(obj: dict[str, Any], path: str | Path, decode: Callable[[Any], dict[str, Any]] | None = None
