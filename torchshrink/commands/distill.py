@@ -18,8 +18,15 @@ from ..models import create_model, load_model, save_model
 from . import command
 from .common import ModelConfig, add_common, add_data, add_fit, check_device, collect, parse_spec, resolved, set_threads
 
-METHODS = ["kd", "fitnet", "at", "dkd", "residual-m1", "residual-m2", "residual-m3", "residual+kd", "residual+fitnet",
-           "residual+at", "residual+dkd"]
+def _methods() -> list[str]:
+    from ..distill import BASELINES, residual_methods
+
+    return list(BASELINES) + residual_methods()
+
+
+METHODS = _methods()  # kd fitnet at dkd dist kd+ls dkd+ls, residual (the default), residual-m1/m2/m3, residual+<each>
+RESIDUAL_OPTIONS = ("design", "budget", "ratio", "assistants", "assistant_epochs", "tune_epochs", "lambda_s",
+                    "ce_weight", "feature_weight", "head_epochs", "kd_weight")  # None: the method's own choice
 
 
 @dataclass
@@ -32,13 +39,18 @@ class DistillSpec:
     method: str = "kd"
     options: dict[str, Any] = field(default_factory=dict)   # method options, e.g. {temperature: 4}
     split: bool = True                  # residual: derive S and A from the student architecture's budget
-    ratio: float = 0.1                  # residual: assistant MACs / student MACs
-    assistant_epochs: int = 0           # residual m1/m2: epochs of the assistant stage (0 = train.epochs)
-    lambda_s: float = 1.0               # residual m3
-    ce_weight: float = 0.0              # residual: cross-entropy weight on the summed prediction (m3, m1/l2)
-    feature_weight: float = 100.0       # residual: weight of the L2 feature losses (means over the feature map)
-    head_epochs: int = 0                # residual: fine-tune the shared classifier afterwards
-    kd_weight: float = 0.0              # residual: + KD(fc(trained features), teacher logits) in every L2 phase
+    # residual options; None = the method's own choice (torchshrink.distill.rkd; `residual` is the ablated default)
+    design: str | None = None           # branch (S and A inside the student's layers) or separate (two networks)
+    budget: str | None = None           # macs (counted) or latency (also timed against the student, interleaved)
+    ratio: float | None = None          # assistant MACs / student MACs
+    assistants: int | None = None       # branch: several assistants, each learning what the previous ones left
+    assistant_epochs: int | None = None  # m1/m2: epochs of each assistant stage (0 = train.epochs)
+    tune_epochs: int | None = None      # fine-tune S + A + classifier together after the stages
+    lambda_s: float | None = None       # m3
+    ce_weight: float | None = None      # cross-entropy weight on the summed prediction (m3, m1/l2)
+    feature_weight: float | None = None  # weight of the L2 feature losses (means over the feature map)
+    head_epochs: int | None = None      # fine-tune the shared classifier alone afterwards
+    kd_weight: float | None = None      # + KD(fc(trained features), teacher logits) in every L2 phase
     data: DataConfig = field(default_factory=DataConfig)
     train: FitConfig = field(default_factory=FitConfig)
     out: str = "runs/distill"
@@ -51,7 +63,14 @@ class DistillSpec:
                      "teacher_pretrained: true")
         if self.method not in METHODS:
             p.append(f"method: unknown {self.method!r}{suggest(self.method, METHODS)}; choose one of {', '.join(METHODS)}")
-        if not 0 < self.ratio < 1:
+        if self.method in METHODS and self.method.startswith("residual"):
+            from ..distill import residual_config
+
+            try:
+                residual_config(self.method, **{k: getattr(self, k) for k in RESIDUAL_OPTIONS})
+            except ConfigError as e:
+                p.append(str(e))
+        if self.ratio is not None and not 0 < self.ratio < 1:
             p.append(f"ratio: must be in (0, 1), got {self.ratio}")
         return p
 
@@ -69,30 +88,18 @@ def load_teacher(spec: DistillSpec, num_classes: int, in_channels: int):
 
 def run_distill(spec: DistillSpec, loaders, out: Path | None, progress: bool = True) -> tuple[Any, dict[str, Any]]:
     """Train the student of ``spec`` from its teacher; returns (the inference model, a record)."""
-    from ..distill import ResidualConfig, build_pair, make_distiller, train_residual
-    from ..distill.split import split_architecture
+    from ..distill import distill_residual, make_distiller
 
     c = loaders.input_shape[0]
     teacher = load_teacher(spec, loaders.num_classes, c)
     kw = dict(spec.student.kwargs)
     if spec.method.startswith("residual"):
-        mode, base = ("m1", spec.method.split("+", 1)[1]) if "+" in spec.method else (spec.method.split("-")[1], "l2")
-        if spec.split:
-            r = split_architecture(spec.student.name, loaders.num_classes, c, loaders.input_shape,
-                                   features=teacher.num_features, ratio=spec.ratio, **kw)
-            s_arch, a_arch, note = r.student, r.assistant, r.summary()
-        else:  # the full student plus an assistant of `ratio` size: more cost, shown in the measurements
-            s_arch = {"name": spec.student.name, **kw}
-            a_arch = {"name": spec.student.name, **kw, "width": round(float(kw.get("width", 1.0)) * spec.ratio ** 0.5, 4)}
-            note = "no split: the assistant adds its cost to the full student"
-        pair = build_pair(teacher, s_arch, a_arch)
-        rcfg = ResidualConfig(mode=mode, base=base, assistant_epochs=spec.assistant_epochs, lambda_s=spec.lambda_s,
-                              ce_weight=spec.ce_weight, head_epochs=spec.head_epochs,
-                              feature_weight=spec.feature_weight, kd_weight=spec.kd_weight)
-        rec = train_residual(pair, teacher, loaders.train, loaders.val, spec.train, rcfg, loaders.input_shape,
-                             out_dir=(out / "phases") if out else None, progress=progress, base_kwargs=spec.options)
-        return pair, {"split": note, **rec, "seconds_per_epoch": sum(p[2] * p[1] for p in rec["phases"]) /
-                      max(1, sum(p[1] for p in rec["phases"]))}
+        model, rec = distill_residual(teacher, {"name": spec.student.name, **kw}, loaders, spec.train, spec.method,
+                                      {k: getattr(spec, k) for k in RESIDUAL_OPTIONS}, split=spec.split,
+                                      out_dir=(out / "phases") if out else None, progress=progress,
+                                      base_kwargs=spec.options or None)
+        return model, {"split": rec["split"], **rec, "seconds_per_epoch": sum(p[2] * p[1] for p in rec["phases"]) /
+                       max(1, sum(p[1] for p in rec["phases"]))}
     student = create_model(spec.student.name, num_classes=loaders.num_classes, in_channels=c, **kw)
     task = make_distiller(spec.method, student, teacher, loaders.input_shape, **spec.options)
     res = fit(task, loaders.train, loaders.val, spec.train, out_dir=(out / "fit") if out else None, progress=progress,
@@ -111,7 +118,11 @@ class Distill:
         p.add_argument("--teacher-pretrained", action="store_true", help="use the named teacher's pretrained weights")
         p.add_argument("--student", default=None, help="student architecture, e.g. resnet8 (options via --set student.kwargs.width=0.5)")
         p.add_argument("--method", default=None, help=f"one of: {', '.join(METHODS)}")
-        p.add_argument("--ratio", type=float, default=None, help="residual: assistant/student MACs (default 0.1)")
+        p.add_argument("--ratio", type=float, default=None, help="residual: assistant/student MACs (default 0.25)")
+        p.add_argument("--design", default=None, choices=["branch", "separate"], help="residual: S and A as channel "
+                       "groups of the student's own layers (branch, the default) or as two networks (separate)")
+        p.add_argument("--budget", default=None, choices=["macs", "latency"], help="residual: split by counted MACs "
+                       "and parameters, or also by latency measured against the student (batch 1 and 64)")
         p.add_argument("--no-split", action="store_true", help="residual: keep the full student and add the assistant "
                        "on top (costs more) instead of splitting the student's budget")
         add_data(p)
@@ -122,7 +133,7 @@ class Distill:
     def run(args: argparse.Namespace) -> int:
         settings = collect(args)
         for key, val in (("teacher", args.teacher), ("student.name", args.student), ("method", args.method),
-                         ("ratio", args.ratio)):
+                         ("ratio", args.ratio), ("design", args.design), ("budget", args.budget)):
             if val is not None:
                 from ..config import set_path
 
@@ -143,7 +154,7 @@ class Distill:
         if not distributed.is_main():  # under torchrun: rank 0 saves, measures and reports
             return 0
         model.to("cpu").eval()
-        save_model(model, out / "model.pt", meta={"method": spec.method, "data": spec.data.name})
+        save_model(model, out / "model.pt", meta={"method": spec.method, "data": spec.data.name})  # + the model's record
         teacher = load_teacher(spec, loaders.num_classes, loaders.input_shape[0]).eval()
         ms = measure_many({"teacher": teacher, spec.method: model}, loaders.input_shape, loaders.test,
                           train_time_per_epoch_s={spec.method: rec.get("seconds_per_epoch")})
@@ -151,6 +162,7 @@ class Distill:
                                           "measurements": {k: m.to_dict() for k, m in ms.items()}})
         print(format_table(list(ms.values()), base=ms["teacher"]))
         if "split" in rec:
-            print(rec["split"])
+            print(f"residual KD split ({rec['split'].get('design')}, budget {rec['split'].get('budget')}): "
+                  f"{ {k: v for k, v in rec['split'].items() if k not in ('student', 'assistant')} }")
         print(f"model saved to {out / 'model.pt'} (load it with torchshrink.load_model)")
         return 0

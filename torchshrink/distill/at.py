@@ -9,10 +9,11 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from .base import Distiller, default_stage_paths
+from .base import Distiller, default_stage_paths, register_distiller
 from .losses import at_loss
 
 
+@register_distiller("at")
 class AT(Distiller):
     """Attention transfer on the block outputs (``stage_names`` by default), weight 1000 as in the CIFAR benchmarks."""
 

@@ -11,10 +11,11 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .base import Distiller, default_stage_paths
+from .base import Distiller, default_stage_paths, register_distiller
 from .losses import feature_mse
 
 
+@register_distiller("fitnet", needs_input_shape=True)
 class FitNet(Distiller):
     """FitNets hint training (single stage, hint loss + CE, as in the common CIFAR benchmarks)."""
 

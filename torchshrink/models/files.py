@@ -38,14 +38,19 @@ def record_transform(model: nn.Module, name: str, **config: Any) -> None:
 
 
 def save_model(model: nn.Module, path: str | Path, arch: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
-    """Atomically write ``model`` (built by ``create_model``, or with ``arch`` given) to ``path``."""
+    """Atomically write ``model`` (built by ``create_model``, or with ``arch`` given) to ``path``.
+
+    ``meta`` is stored with the model, on top of the model's own record ``model.torchshrink_meta`` (what a method
+    wrote about how the model was made); :func:`load_model` gives both back as ``torchshrink_meta``.
+    """
     arch = arch or getattr(model, "torchshrink_arch", None)
     if arch is None:
         raise CheckpointError("this model was not built by torchshrink.create_model; pass arch={'name': ..., ...} "
                               "to save_model or save its state_dict yourself")
     save_checkpoint({"format": FORMAT, "version": 1, "arch": dict(arch),
                      "transforms": list(getattr(model, "torchshrink_transforms", [])),
-                     "state_dict": model.state_dict(), "meta": dict(meta or {})}, path)
+                     "state_dict": model.state_dict(),
+                     "meta": {**dict(getattr(model, "torchshrink_meta", None) or {}), **dict(meta or {})}}, path)
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
@@ -81,6 +86,7 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     if getattr(model, "torchshrink_arch", None) is None:  # a replay that built a new module (e.g. an FX int8 graph)
         model.torchshrink_arch = {"name": name, **arch}
     load_weights(model, state, str(path))
+    model.torchshrink_meta = dict(obj.get("meta") or {}) if isinstance(obj.get("meta"), dict) else {}
     return model
 
 

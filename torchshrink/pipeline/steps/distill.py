@@ -1,9 +1,9 @@
 """Step ``distill``: train the model from the teacher with ``torchshrink.distill`` (KD, FitNets, AT, DKD, residual KD).
 
-``method: residual`` derives a student S and an assistant A from the current model's architecture
-(``torchshrink.distill.split``: cost(S) + cost(A) <= cost(model), A about ``assistant_ratio`` of S),
-trains them with residual-error KD (``mode`` m1/m2/m3, S trained by ``base``) and hands on the S+A
-pair as one model. The baselines train the current model itself, the teacher frozen.
+``method: residual`` (or ``residual-m1`` ...) derives a student S and an assistant A from the current model's
+architecture (``torchshrink.distill.split``: cost(S) + cost(A) <= cost(model), counted or also timed), trains
+them with residual-error KD and hands on the deployable model (``torchshrink.distill.rkd``: with the default
+``branch`` design, the model's own architecture). The baselines train the current model itself, the teacher frozen.
 """
 from __future__ import annotations
 
@@ -44,27 +44,35 @@ def kd_task(teacher: nn.Module, student: nn.Module, temperature: float, alpha: f
 
 @dataclass
 class DistillStep(TrainSettings):
-    """Distil the teacher into the model with ``method`` (kd, fitnet, at, dkd or residual).
+    """Distil the teacher into the model with ``method``: a baseline (kd, fitnet, at, dkd, dist, kd+ls, dkd+ls) or
+    residual KD (``residual``, the ablated default; ``residual-m1`` the paper's M.1; ``residual-m2``/``-m3``;
+    ``residual+<baseline>``).
 
-    residual only: ``mode`` m1|m2|m3, ``base`` (how S learns in m1: l2, kd, fitnet, at, dkd),
-    ``assistant_ratio`` (A's MACs / S's), ``head_epochs`` (fine-tune the shared classifier with CE),
-    ``feature_weight`` (of the L2 feature losses), ``ce_weight`` (cross-entropy on the summed prediction,
-    m3 and m1/l2), ``lambda_s`` (m3: S's own feature loss), ``kd_weight`` (KD between the classifier on the
-    features being trained and the teacher's logits, in every L2 phase; 0 = the paper's L2-only losses).
+    residual only (each None = the method's own choice, see ``torchshrink.distill.rkd``): ``design`` (branch: S and
+    A inside the model's own layers, fused back into it; separate: two networks), ``budget`` (macs, or latency:
+    also timed against the model at batch 1 and 64), ``assistant_ratio`` (A's MACs / S's), ``assistants``,
+    ``mode`` m1|m2|m3, ``base`` (how S learns in m1), ``assistant_epochs``, ``tune_epochs`` (S + A + classifier
+    fine-tuned together), ``head_epochs`` (the classifier alone, CE), ``feature_weight``, ``ce_weight``,
+    ``lambda_s`` (m3), ``kd_weight`` (KD through the classifier in every L2 phase).
     ``options`` go to the baseline distiller (e.g. temperature for kd).
     """
 
     method: str = "residual"
     epochs: int = 5
     lr: float = 0.05
-    mode: str = "m1"
-    base: str = "l2"
-    assistant_ratio: float = 0.1
-    head_epochs: int = 0
-    feature_weight: float = 100.0
-    ce_weight: float = 0.0
-    lambda_s: float = 1.0
-    kd_weight: float = 0.0
+    mode: str | None = None
+    base: str | None = None
+    design: str | None = None
+    budget: str | None = None
+    assistant_ratio: float | None = None
+    assistants: int | None = None
+    assistant_epochs: int | None = None
+    tune_epochs: int | None = None
+    head_epochs: int | None = None
+    feature_weight: float | None = None
+    ce_weight: float | None = None
+    lambda_s: float | None = None
+    kd_weight: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> list[str]:
@@ -72,23 +80,26 @@ class DistillStep(TrainSettings):
         d = _distill()
         if d is None:
             return p
-        methods = list(d.BASELINES) + ["residual"]
+        methods = list(d.BASELINES) + d.residual_methods()
         if self.method not in methods:
             p.append(f"method: unknown distillation method {self.method!r}{suggest(self.method, methods)}; "
                      f"valid methods: {', '.join(methods)}")
-        if self.method == "residual":
-            cfg = self.residual_config()
-            p += cfg.validate()
-            if not 0 < self.assistant_ratio < 1:
-                p.append(f"assistant_ratio: must be in (0, 1), got {self.assistant_ratio}")
+        elif self.method.startswith("residual"):
+            try:
+                self.residual_config()
+            except ConfigError as e:
+                p.append(str(e))
         return p
 
+    def residual_overrides(self) -> dict[str, Any]:
+        """The residual options set in the recipe (None: the method's own choice)."""
+        keys = ("mode", "base", "design", "budget", "assistants", "assistant_epochs", "tune_epochs", "head_epochs",
+                "feature_weight", "ce_weight", "lambda_s", "kd_weight")
+        return {**{k: getattr(self, k) for k in keys}, "ratio": self.assistant_ratio}
 
     def residual_config(self) -> Any:
         """The ``ResidualConfig`` these settings describe."""
-        return _distill().ResidualConfig(mode=self.mode, base=self.base, head_epochs=self.head_epochs,
-                                         feature_weight=self.feature_weight, ce_weight=self.ce_weight,
-                                         lambda_s=self.lambda_s, kd_weight=self.kd_weight)
+        return _distill().residual_config(self.method, **self.residual_overrides())[0]
 
 
 def _history(folder, phases: list[str]) -> list[dict[str, Any]]:
@@ -133,30 +144,30 @@ def distill(ctx: StepContext, cfg: DistillStep) -> StepOutput:
 
     teacher = ctx.teacher.eval()
     fit_cfg = cfg.fit_config(ctx.seed, ctx.device)
-    if cfg.method != "residual":
+    if not cfg.method.startswith("residual"):
         task = make_distiller(cfg.method, ctx.model, teacher, ctx.input_shape, **cfg.options)
         r = ctx.fit(task, fit_cfg)
         return StepOutput(model=ctx.model, history=r.history, train_time_per_epoch_s=r.seconds_per_epoch)
-    from ...distill.split import split_architecture
+    from ...distill import distill_residual
 
     arch = dict(getattr(ctx.model, "torchshrink_arch", None) or {})
     if not arch or getattr(ctx.model, "torchshrink_transforms", None):
         raise ConfigError("residual distillation derives S and A from the model's architecture; give the model as "
                           "'model: {name: ...}' (not an already compressed file) or use a baseline method")
-    name = arch.pop("name")
-    n_cls, c = arch.pop("num_classes"), arch.pop("in_channels")
-    split = split_architecture(name, n_cls, c, ctx.input_shape, features=teacher.num_features,
-                               ratio=cfg.assistant_ratio, **arch)
-    print(f"[{ctx.label}] split: {split.summary()}", flush=True)
-    pair = build_pair(teacher, split.student, split.assistant)
-    rcfg = cfg.residual_config()
-    info = train_residual(pair, teacher, ctx.loaders.train, ctx.loaders.val, fit_cfg, rcfg, ctx.input_shape,
-                          out_dir=ctx.out / "rkd", progress=ctx.progress, base_kwargs=cfg.options or None,
-                          fit_fn=_fit_phase)
-    phases = [p[0] for p in info["phases"]]
-    epochs = sum(p[1] for p in info["phases"])
-    per_epoch = sum(p[1] * p[2] for p in info["phases"]) / max(1, epochs)
-    note = (f"residual KD {cfg.mode} (S by {cfg.base}): S {split.student}, A {split.assistant}; "
-            f"S + A cost {split.pair_macs:,} MACs <= {split.budget_macs:,} of the {name} budget")
-    return StepOutput(model=pair, history=_history(ctx.out / "rkd", phases), train_time_per_epoch_s=per_epoch,
+    arch.pop("num_classes"), arch.pop("in_channels")
+    model, rec = distill_residual(teacher, arch, ctx.loaders, fit_cfg, cfg.method, cfg.residual_overrides(),
+                                  out_dir=ctx.out / "rkd", progress=ctx.progress, base_kwargs=cfg.options or None,
+                                  fit_fn=_fit_phase, log=lambda m: print(f"[{ctx.label}] {m}", flush=True))
+    phases = [p[0] for p in rec["phases"]]
+    epochs = sum(p[1] for p in rec["phases"])
+    per_epoch = sum(p[1] * p[2] for p in rec["phases"]) / max(1, epochs)
+    sp = rec["split"]
+    note = (f"residual KD {cfg.method} ({rec['config']['mode']}, S by {rec['config']['base']}; design {sp['design']}, "
+            f"budget {sp['budget']}): S + A cost {sp['pair_macs']:,} MACs <= {sp['budget_macs']:,} of the "
+            f"{arch['name']} budget; deployed as {rec['deployed']}")
+    if sp.get("latency"):
+        lat = sp["latency"]
+        note += (f"; measured {lat['pair_ms_b1']:.3f} vs {lat['reference_ms_b1']:.3f} ms at batch 1, "
+                 f"{lat['pair_ms_bn']:.3f} vs {lat['reference_ms_bn']:.3f} ms at batch {lat['batch_size']}")
+    return StepOutput(model=model, history=_history(ctx.out / "rkd", phases), train_time_per_epoch_s=per_epoch,
                       notes=[note])
