@@ -50,8 +50,10 @@ PROFILES = {
     # 2 CPU cores: 6,000 training images, 8 epochs per model (teacher 16): about an hour
     "cpu": {"train_size": 6000, "test_size": 5000, "batch_size": 128, "epochs": 8, "teacher_epochs": 16, "lr": 0.05,
             "eval_every": 1, "device": "cpu"},
-    # one GPU: all of Fashion-MNIST on the device, 15 epochs per model (teacher 30), batch 256; not yet run
-    "cuda": {"train_size": 0, "test_size": 0, "batch_size": 256, "epochs": 15, "teacher_epochs": 30, "lr": 0.1,
+    # one GPU: all 60,000 / 10,000 Fashion-MNIST images kept on the device, 10 epochs per model (teacher 20),
+    # batch 512 (lr scaled linearly from 0.05 at 128), evaluated only at the end of each phase, the three seeds
+    # in three processes (--jobs 3); estimated at 5-8 minutes on one recent GPU, not yet run
+    "cuda": {"train_size": 0, "test_size": 0, "batch_size": 512, "epochs": 10, "teacher_epochs": 20, "lr": 0.2,
              "eval_every": 0, "device": "cuda"},
 }
 BASELINES = ["student", "kd", "fitnet", "at", "dkd", "dist", "kd+ls", "dkd+ls"]
@@ -157,14 +159,17 @@ def step_time_ratio(teacher, make_student, loaders, batches: int = 12, rounds: i
         opt2.step()
 
     times = {"lib": [], "hand": []}
+    sync = torch.cuda.synchronize if xs[0][0].is_cuda else (lambda: None)  # CUDA runs asynchronously
     for x, y in xs[:2]:
         lib(x, y), hand(x, y)
     for r in range(rounds):
         for i, (x, y) in enumerate(xs):
             order = [("lib", lib), ("hand", hand)] if (i + r) % 2 == 0 else [("hand", hand), ("lib", lib)]
             for name, fn in order:
+                sync()
                 t0 = time.perf_counter()
                 fn(x, y)
+                sync()
                 times[name].append(time.perf_counter() - t0)
     lib_ms, hand_ms = statistics.median(times["lib"]) * 1e3, statistics.median(times["hand"]) * 1e3
     return {"distiller_step_ms": lib_ms, "hand_loop_step_ms": hand_ms, "step_time_ratio": lib_ms / hand_ms,
@@ -249,7 +254,19 @@ def train_part(args, prof: dict, cache: Path) -> None:
     print(f"best baseline by mean top-1: {best} ({means[best]:.2f}); the last residual row is residual+{best}",
           flush=True)
     stage("residual", best)
+    # the control at equal training epochs: the best baseline trained as long as the residual default trains
+    settings["control"] = control_name(best, prof["epochs"])
+    stage("control", best)
     write(merged(), settings, args.out, elapsed=(time.perf_counter() - t_start) / 60)
+
+
+def control_name(best: str, epochs: int) -> str:
+    """``<best>@<E>``: the best baseline trained for E epochs, E the residual default's epochs in total."""
+    from torchshrink.distill import residual_config
+
+    cfg = residual_config("residual")[0]
+    e_a = cfg.assistant_epochs or max(1, round(cfg.assistant_scale * epochs))
+    return f"{best}@{(cfg.student_epochs or epochs) + e_a + cfg.tune_epochs + cfg.head_epochs}"
 
 
 def _load_rows(path: Path, key: str) -> dict[str, dict]:
@@ -287,19 +304,23 @@ def _train_rows(stage: str, seed: int, best: str, prof: dict, loaders, teacher, 
     dev, ep = prof["device"], prof["epochs"]
     fcfg = fit_config(ep, seed, prof["lr"], dev, prof["eval_every"])
     path = cache / f"rows_s{seed}.json"
-    methods = BASELINES if stage == "baselines" else [m.replace("+best", f"+{best}") for m in RESIDUAL]
+    methods = {"baselines": BASELINES, "residual": [m.replace("+best", f"+{best}") for m in RESIDUAL],
+               "control": [control_name(best, ep)]}[stage]
     for method in methods:
         name = f"{method}/s{seed}"
         if name in rows:
             continue
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        if stage == "baselines":
+        if stage != "residual":
+            base, _, e = method.partition("@")
+            e = int(e or ep)
             m = create_model(STUDENT, nc, c)
-            task = m if method == "student" else make_distiller(method, m, teacher, shape,
-                                                                **baseline_options(method, loaders, ep))
-            fit(task, loaders.train, loaders.test, fcfg, desc=name)
-            rows[name] = _row(name, method, seed, m, time.perf_counter() - t0, ep, prof, loaders, cache)
+            task = m if base == "student" else make_distiller(base, m, teacher, shape,
+                                                              **baseline_options(base, loaders, e))
+            cfg = fcfg if e == ep else fit_config(e, seed, prof["lr"], dev, prof["eval_every"])
+            fit(task, loaders.train, loaders.test, cfg, desc=name)
+            rows[name] = _row(name, method, seed, m, time.perf_counter() - t0, e, prof, loaders, cache)
         else:
             phases: dict[str, dict] = {}
 
@@ -392,6 +413,11 @@ def summarize(rows: list[dict]) -> tuple[dict, list[str]]:
         checks.append(f"- best residual row `{best}` {b['top1_mean']:.2f} vs the best baseline `{top_base}` "
                       f"{base[top_base]['top1_mean']:.2f}: {'beats every baseline' if d > 0 else 'MISSED'} "
                       f"({d:+.2f} points)")
+        ctrl = [m for m in summ if "@" in m]
+        for cm in ctrl:
+            dc = b["top1_mean"] - summ[cm]["top1_mean"]
+            checks.append(f"- against the control `{cm}` (the best baseline trained as many epochs as `residual`) "
+                          f"{summ[cm]['top1_mean']:.2f}: {'ahead' if dc > 0 else 'BEHIND'} ({dc:+.2f} points)")
         gc = b["gap_closed_mean"]
         if gc is not None:
             checks.append(f"- gap closed {gc:.1f}% (target >= 60%): {'met' if gc >= 60 else f'MISSED by {60 - gc:.1f}'}")
@@ -467,7 +493,8 @@ def main() -> None:
     ap.add_argument("--cache", default="runs/bench_distill")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--threads", type=int, default=1, help="threads per training process (timing: --time-threads)")
-    ap.add_argument("--jobs", type=int, default=2, help="train part: seeds trained in parallel processes")
+    ap.add_argument("--jobs", type=int, default=0, help="train part: seeds trained in parallel processes "
+                    "(default 2 on cpu, 3 on cuda)")
     ap.add_argument("--time-threads", type=int, default=2, help="threads the time part times with")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stage", default="baselines", help=argparse.SUPPRESS)
@@ -476,6 +503,7 @@ def main() -> None:
     ap.add_argument("--note", default="", help="what else ran on the machine during the timing")
     args = ap.parse_args()
     prof = PROFILES[args.device]
+    args.jobs = args.jobs or (3 if args.device == "cuda" else 2)
     if args.quick:  # a smoke test of the whole benchmark: tiny data, one epoch per phase
         prof = {**prof, "train_size": 512, "test_size": 256, "epochs": 1, "teacher_epochs": 1}
         args.cache = str(Path(args.cache) / "quick")

@@ -73,6 +73,11 @@ VARIANTS = {
     "branch-m1+kd+a16+tune4": ("branch", 0.25, 1, R(**KD1, assistant_epochs=16, tune_epochs=4)),
     "branch-m1+kd+a24+tune2": ("branch", 0.25, 1, R(**KD1, assistant_epochs=24, tune_epochs=2)),
     "branch-m1+kd+a16+tune2-r0.1": ("branch", 0.1, 1, R(**KD1, assistant_epochs=16, tune_epochs=2)),
+    # the same training budget as a baseline: S, A and the fine-tuning share the epochs (s = S's, a = A's)
+    "branch-m1+kd+s18a6+tune2": ("branch", 0.25, 1, R(**KD1, student_epochs=18, assistant_epochs=6, tune_epochs=2)),
+    "branch-m1+kd+s5a2+tune1": ("branch", 0.25, 1, R(**KD1, student_epochs=5, assistant_epochs=2, tune_epochs=1)),
+    "branch-m1+kd+s18a6+tune2-r0.1": ("branch", 0.1, 1, R(**KD1, student_epochs=18, assistant_epochs=6,
+                                                          tune_epochs=2)),
     # the method's default (torchshrink.distill.residual.DEFAULT)
     "default": ("branch", 0.25, 1, DEFAULT),
 }
