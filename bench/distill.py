@@ -329,7 +329,8 @@ def _train_rows(stage: str, seed: int, best: str, prof: dict, loaders, teacher, 
                                  "s_alone_top1": evaluate(StudentView(pair), loaders.test, dev)["top1"]}
 
             base = method.split("+", 1)[1] if "+" in method else ""
-            model, rec = distill_residual(teacher, {"name": STUDENT}, loaders, fcfg, method, batch_size=64,
+            model, rec = distill_residual(teacher, {"name": STUDENT}, loaders.train, loaders.test, shape, fcfg, method,
+                                          batch_size=64,
                                           after_phase=after, base_kwargs=baseline_options(base, loaders, ep) or None)
             last = phases[rec["phases"][-1][0]]
             rows[name] = _row(name, method, seed, model, time.perf_counter() - t0,

@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, fit  # noqa: E402
-from torchshrink.lowrank import FactorizeConfig, factorize_, kd_task, recover  # noqa: E402
+from torchshrink.lowrank import FactorizeConfig, factorize_  # noqa: E402
+from torchshrink.recover import kd_task, recover  # noqa: E402
 from torchshrink.measure import bench_meta, measure_many, result_row, write_results  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
@@ -55,8 +56,10 @@ SETTINGS = {
 
 
 def _fcfg(v: dict, batch: int, repeats: int) -> FactorizeConfig:
-    keys = {k: v[k] for k in ("conv", "rank", "compression", "energy", "ratio", "macs") if k in v}
-    return FactorizeConfig(batch_size=batch, repeats=repeats, threads=THREADS, **keys)
+    keys = {k: v[k] for k in ("conv", "rank", "compression", "energy", "macs") if k in v}
+    if "ratio" in v:
+        keys["rank_ratio"] = v["ratio"]
+    return FactorizeConfig(timing_batch=batch, timing_repeats=repeats, timing_threads=THREADS, **keys)
 
 
 def _nhwc(cl: dict, name: str) -> dict:
@@ -92,8 +95,8 @@ def part_fmnist(s: dict) -> list[dict]:
         t0 = time.perf_counter()
         rep = factorize_(m, _fcfg(v, s["measure_batch"], s["repeats"]), shape)
         print(f"\n== {v['name']}\n{rep.table()}", flush=True)
-        res = recover(m, base, loaders.train, loaders.val, FitConfig(epochs=s["recover_epochs"], optim=OptimConfig(
-            lr=s["recover_lr"], schedule="cosine", weight_decay=5e-4)), make_task=kd_task(),
+        res = recover(m, loaders.train, loaders.val, FitConfig(epochs=s["recover_epochs"], optim=OptimConfig(
+            lr=s["recover_lr"], schedule="cosine", weight_decay=5e-4)), teacher=base, distiller=kd_task(),
             desc=f"recover {v['name']}")
         m.eval()
         models[v["name"]] = m

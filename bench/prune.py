@@ -33,7 +33,7 @@ from torchshrink.measure.results import bench_meta, result_row, write_results  #
 from torchshrink.models import create_model  # noqa: E402
 from torchshrink.prune import StructuredConfig, prune_  # noqa: E402
 from torchshrink.prune.magnitude import MagnitudeConfig, fold_masks_, magnitude_prune_, sparsity  # noqa: E402
-from torchshrink.prune.recover import recover  # noqa: E402
+from torchshrink.recover import recover  # noqa: E402
 from torchshrink.prune.schedule import GradualMagnitude  # noqa: E402
 from torchshrink.prune.sparse_io import sparse_sizes  # noqa: E402
 
@@ -82,10 +82,10 @@ def speed_part(shape: tuple, num_classes: int, rows: list) -> None:
     models, ratios = {MODEL: base}, {}
     for rt in ROUND_TO:
         pruned = copy.deepcopy(base)
-        r = prune_(pruned, StructuredConfig(macs_ratio=0.5, importance="l2", search_steps=3, round_to=rt), shape)
+        r = prune_(pruned, StructuredConfig(macs=0.5, importance="l2", search_steps=3, round_to=rt), shape)
         name = f"{MODEL}_structured_macs0.5" + (f"_round{rt}" if rt > 1 else "")
-        log(f"speed part: {name} channel ratio {r.ratio:.3f}, MACs {r.macs_before} -> {r.macs_after}")
-        models[name], ratios[name] = pruned.eval(), (r.ratio, rt)
+        log(f"speed part: {name} channel ratio {r.metrics['channel_ratio']:.3f}, MACs {r.macs_before} -> {r.macs_after}")
+        models[name], ratios[name] = pruned.eval(), (r.metrics['channel_ratio'], rt)
     sp = copy.deepcopy(base)
     magnitude_prune_(sp, MagnitudeConfig(sparsity=0.9, scope="global"))
     s = sparse_sizes(sp)
@@ -138,12 +138,12 @@ def main() -> None:
     for rt in ROUND_TO:
         name = "structured_macs0.5" + (f"_round{rt}" if rt > 1 else "")
         m = copy.deepcopy(base)
-        r = prune_(m, StructuredConfig(macs_ratio=0.5, importance="l2", round_to=rt), shape)
-        log(f"{name}: channel ratio {r.ratio:.3f}, MACs {r.macs_before} -> {r.macs_after}, params {r.params_before} -> {r.params_after}")
+        r = prune_(m, StructuredConfig(macs=0.5, importance="l2", round_to=rt), shape)
+        log(f"{name}: channel ratio {r.metrics['channel_ratio']:.3f}, MACs {r.macs_before} -> {r.macs_after}, params {r.params_before} -> {r.params_after}")
         recover(m, L.train, L.val, ft, teacher=base, distiller=RECOVER_WITH, input_shape=shape, out_dir=WORK / name,
                 desc=name)
         models[name] = m.eval()
-        extra[name] = {"channel_ratio": r.ratio, "importance": "l2", "round_to": rt}
+        extra[name] = {"channel_ratio": r.metrics['channel_ratio'], "importance": "l2", "round_to": rt}
         settings_of[name] = "structured"
 
     m = copy.deepcopy(base)
@@ -177,9 +177,9 @@ def main() -> None:
     tv_models, tv_ratio = {"tv_resnet18": tv}, {}
     for rt in ROUND_TO:
         tvp = copy.deepcopy(tv)
-        r = prune_(tvp, StructuredConfig(macs_ratio=0.5, importance="l2", search_steps=3, round_to=rt), TV_SHAPE)
+        r = prune_(tvp, StructuredConfig(macs=0.5, importance="l2", search_steps=3, round_to=rt), TV_SHAPE)
         name = "tv_resnet18_structured_macs0.5" + (f"_round{rt}" if rt > 1 else "")
-        tv_models[name], tv_ratio[name] = tvp.eval(), (r.ratio, rt)
+        tv_models[name], tv_ratio[name] = tvp.eval(), (r.metrics['channel_ratio'], rt)
     tms = measure_many(tv_models, TV_SHAPE, None, batch_size=64, threads=THREADS, latency=False)
     lat1 = latency_many(tv_models, TV_SHAPE, 1, TV_REPEATS, 2, THREADS)
     lat64 = latency_many(tv_models, TV_SHAPE, 64, TV_REPEATS_B64, 1, THREADS)

@@ -148,7 +148,7 @@ def main() -> None:
         extra[f"int8 ptq fx/{eng}"] = {"quantize_s": round(time.perf_counter() - t0, 2)}
     # what engine="auto" (the CLI's default) picks here: it times the three engines itself, at batch 1
     auto = quantize_ptq(base, calib, PTQConfig(engine="auto", observer=S["observer"], calib_batches=S["calib_batches"]))
-    notes.append(f"engine auto (quantize's default) on this machine: {auto.torchshrink_engine_choice.summary()}.")
+    notes.append(f"engine auto (quantize's default) on this machine: {auto.torchshrink_runtime_choice.summary()}.")
     print(notes[-1], flush=True)
     del auto
     torch.backends.quantized.engine = "x86"
@@ -231,7 +231,7 @@ def main() -> None:
     rows.append(result_row(sm["resnet20 int8 ptq fx/x86"], "ptq int8 x86 (speed only)", S["seed"], sm["resnet20 float"]))
 
     meta = bench_meta(S)
-    cols = ["name", "method", "top1", "size_bytes", "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
+    cols = ["name", "method", "runtime", "top1", "size_bytes", "size_ratio", "latency_ms_b1", "latency_ms_b64", "speedup_b1",
             "speedup_b64", "top1_drop", "top1_drop_vs_control", "params", "macs", "seed"]
     head = (f"Fashion-MNIST subset, {S['model']}. top1 after reloading each model from its file; size_ratio = float "
             "file / file; speedup = float latency / latency (2 threads, interleaved timing). top1_drop is against the "

@@ -2,7 +2,7 @@
 
 A ResNet-8 trained on a Fashion-MNIST subset (the teacher, cached in ``.cache/structured``) is changed
 per variant, then recovered by a short Hinton-KD fine-tuning with the original model as teacher
-(:func:`torchshrink.lowrank.recover` with :func:`torchshrink.lowrank.kd_task`):
+(:func:`torchshrink.recover.recover` with :func:`torchshrink.recover.kd_task`):
 
 - ``circulant b4 linear+1x1``: block-circulant (FFT) Linear and 1x1 convolutions only (the CIFAR-style
   ResNets have three: two 1x1 shortcut convolutions and the classifier);
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, fit  # noqa: E402
-from torchshrink.lowrank import kd_task, recover  # noqa: E402
+from torchshrink.recover import kd_task, recover  # noqa: E402
 from torchshrink.measure import bench_meta, measure_many, result_row, write_results  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 from torchshrink.structured import StructureConfig, structure_  # noqa: E402
@@ -84,20 +84,21 @@ def change(v: dict, model: torch.nn.Module, shape, s: dict):
     """Apply variant ``v`` in place; returns (report dict, replaced-layer summary)."""
     if v["kind"] == "structure":
         cfg = StructureConfig(structure=v["structure"], block=v["block"], layers=v["layers"], keep="size",
-                              batch_size=s["measure_batch"], repeats=s["layer_repeats"], threads=THREADS)
+                              timing_batch=s["measure_batch"], timing_repeats=s["layer_repeats"], timing_threads=THREADS)
         rep = structure_(model, cfg, shape)
         faster = [l.name for l in rep.kept if l.speedup is not None and l.speedup >= 1.05]
         extra = {"would_keep_for_speed": faster, "projection_error_mean":
                  round(sum(l.error for l in rep.kept) / max(1, len(rep.kept)), 4)}
     else:
-        rep = transfer_filters_(model, TransferConfig(method=v["method"]))
+        rep = transfer_filters_(model, TransferConfig(method=v["method"]), shape)
         extra = {"projection_error_mean": round(sum(l.error for l in rep.kept) / max(1, len(rep.kept)), 4)}
     print(f"\n== {v['name']}\n{rep.table()}", flush=True)
     kinds = sorted({l.layer.split(" ")[0] + (" " + l.layer.split(" ")[2] if l.layer.startswith("Conv") else "")
                     for l in rep.kept})
     return rep.to_dict(), {"replaced_layers": len(rep.kept), "replaced_kinds": ", ".join(kinds),
-                           "replaced_params_before": rep.params_before, "replaced_params_after": rep.params_after,
-                           "replaced_ratio": round(rep.params_before / max(1, rep.params_after), 3), **extra}
+                           "replaced_params_before": rep.layer_params_before,
+                           "replaced_params_after": rep.layer_params_after,
+                           "replaced_ratio": round(rep.layer_params_before / max(1, rep.layer_params_after), 3), **extra}
 
 
 def run_variant(v: dict, teacher, loaders, s: dict, fresh: bool) -> tuple[torch.nn.Module, dict]:
@@ -115,10 +116,10 @@ def run_variant(v: dict, teacher, loaders, s: dict, fresh: bool) -> tuple[torch.
     epochs = v.get("recover_epochs", s["recover_epochs"])
     info["recover_epochs"] = epochs
     kd = s["kd"]
-    res = recover(model, teacher, loaders.train, loaders.val, FitConfig(epochs=epochs, optim=OptimConfig(
-        lr=s["recover_lr"], schedule="cosine", weight_decay=5e-4)), make_task=kd_task(kd["T"], kd["kd_weight"],
-                                                                                       kd["ce_weight"]),
-        out_dir=folder / "recover", desc=f"recover {v['name']}")
+    res = recover(model, loaders.train, loaders.val, FitConfig(epochs=epochs, optim=OptimConfig(
+        lr=s["recover_lr"], schedule="cosine", weight_decay=5e-4)), teacher=teacher,
+        distiller=kd_task(kd["T"], kd["kd_weight"], kd["ce_weight"]), out_dir=folder / "recover",
+        desc=f"recover {v['name']}")
     info.update({"seconds": round(time.perf_counter() - t0, 1), "recover_seconds_per_epoch": res.seconds_per_epoch,
                  "report": report})
     model.eval()

@@ -32,17 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    from .engine import distributed
+    from .launch import run_command
 
     try:
-        cls = COMMANDS.get(args.command)
-        nproc = getattr(args, "nproc", None) or 1
-        if nproc > 1 or distributed.launched():
-            distributed.check_supported(cls, args.command)
-            if not distributed.launched():  # --nproc N: start torchrun
-                return distributed.launch(sys.argv[1:] if argv is None else argv, nproc)
-        with distributed.session():  # joins torchrun's process group, if any
-            return int(cls.run(args) or 0)
+        return run_command(COMMANDS.get(args.command), args.command, args, argv)
     except TorchshrinkError as e:
         msg = str(e).strip()
         for line in msg.splitlines() or [type(e).__name__]:

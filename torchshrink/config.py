@@ -2,7 +2,9 @@
 
 :func:`from_dict` turns a plain dict (from YAML or the command line) into a dataclass, checking
 every key and type and collecting *all* problems before raising one :class:`ConfigError`. Range
-checks live in each dataclass's ``validate()`` method, which returns a list of problems.
+checks live in each dataclass's ``validate()`` method, which returns a list of problems; a class attribute
+``RENAMED = {"old": "new"}`` turns an old setting name into a message naming the new one, and ``HINTS = {"name":
+"sentence with {value}"}`` answers a setting the class does not take with what to do instead.
 
 >>> from dataclasses import dataclass
 >>> @dataclass
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -126,7 +129,15 @@ def _from_dict(cls: type[C], data: dict, prefix: str, problems: list[str]) -> C:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
+    renamed, advice = getattr(cls, "RENAMED", {}), getattr(cls, "HINTS", {})
     for key, value in data.items():
+        if key in advice and key not in fields:
+            problems.append(f"{prefix}{key}: " + advice[key].format(value=value))
+            continue
+        if key in renamed and key not in fields:
+            problems.append(f"{prefix}{key}: this setting is now called {renamed[key]!r}; write {renamed[key]}: "
+                            f"{value!r} (see the setting's description)")
+            continue
         if key not in fields:
             shown = key if isinstance(key, str) and key.isidentifier() else repr(key)  # one line, visible
             problems.append(
@@ -159,6 +170,47 @@ def from_dict(cls: type[C], data: dict | None, collect: list[str] | None = None)
     if collect is None and problems[start:]:
         raise ConfigError("\n".join(problems[start:]))
     return obj
+
+
+_RANGE = re.compile(r"^\s*(?:(>=|>|<=|<)\s*(-?[\d.e+-]+)|([\[(])\s*(-?[\d.e+-]+)\s*,\s*(-?[\d.e+-]+)\s*([\])]))(.*)$")
+
+
+def _inside(rule: str, v: float) -> bool:
+    m = _RANGE.match(rule)
+    if m is None:
+        raise ValueError(f"bad range rule {rule!r}")
+    op, x, lo_b, lo, hi, hi_b, _ = m.groups()
+    if op:
+        x = float(x)
+        return {">=": v >= x, ">": v > x, "<=": v <= x, "<": v < x}[op]
+    lo_ok = v >= float(lo) if lo_b == "[" else v > float(lo)
+    hi_ok = v <= float(hi) if hi_b == "]" else v < float(hi)
+    return lo_ok and hi_ok
+
+
+def check_ranges(obj: Any, rules: dict[str, str]) -> list[str]:
+    """One problem per setting of ``obj`` outside its range: ``{"epochs": ">= 1", "momentum": "[0, 1)"}``.
+
+    A rule is a comparison (``>= 1``, ``> 0``) or an interval (``[0, 1)``, ``(0, 1]``), optionally followed by a
+    note shown in the message (``">= 0 (0 = off)"``). The message is ``name: must be RULE, got VALUE``.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class S:
+    ...     epochs: int = 0
+    ...     momentum: float = 0.5
+    ...     clip: float = -1.0
+    >>> check_ranges(S(), {"epochs": ">= 1", "momentum": "[0, 1)", "clip": ">= 0 (0 = off)"})
+    ['epochs: must be >= 1, got 0', 'clip: must be >= 0 (0 = off), got -1.0']
+    """
+    out = []
+    for name, rule in rules.items():
+        v = getattr(obj, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _inside(rule, v):
+            text = rule.strip()
+            shown = ("in " + text) if text[0] in "[(" else text
+            out.append(f"{name}: must be {shown}, got {v!r}")
+    return out
 
 
 def to_dict(obj: Any) -> dict:

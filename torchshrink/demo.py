@@ -36,14 +36,10 @@ class DemoConfig:
     overwrite: bool = False
 
     def validate(self) -> list[str]:
-        p = []
-        if self.epochs is not None and self.epochs < 1:
-            p.append(f"epochs: must be >= 1, got {self.epochs}")
-        if self.train_size < 0:
-            p.append(f"train_size: must be >= 0, got {self.train_size}")
-        if self.test_size < 0:
-            p.append(f"test_size: must be >= 0, got {self.test_size}")
-        return p
+        from .config import check_ranges
+
+        p = check_ranges(self, {"epochs": ">= 1"}) if self.epochs is not None else []
+        return p + check_ranges(self, {"train_size": ">= 0", "test_size": ">= 0"})
 
 
 def demo_recipe(cfg: DemoConfig, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:

@@ -22,6 +22,23 @@ from .errors import TorchshrinkError, suggest
 T = TypeVar("T")
 
 
+def _line(obj: Any) -> int | None:
+    """The source line an object was defined at (a function's, or a class's first method's)."""
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return code.co_firstlineno
+    for v in vars(obj).values() if isinstance(obj, type) else ():
+        if hasattr(v, "__code__"):
+            return v.__code__.co_firstlineno
+    return None
+
+
+def _same_definition(a: Any, b: Any) -> bool:
+    """True when ``b`` is ``a`` defined again by the same module executed twice (e.g. imported from its path)."""
+    key = lambda o: (getattr(o, "__module__", None), getattr(o, "__qualname__", None), _line(o))  # noqa: E731
+    return key(a) == key(b) and key(a)[1] is not None
+
+
 class Registry:
     """A name -> object mapping with clear errors for unknown names."""
 
@@ -34,7 +51,8 @@ class Registry:
 
         def deco(obj: T) -> T:
             key = name or getattr(obj, "__name__")
-            if key in self._items:
+            old = self._items.get(key)
+            if old is not None and not _same_definition(old, obj):
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
             self._items[key] = obj
             if meta:

@@ -158,7 +158,8 @@ def test_default_method_choices_are_recorded_in_the_saved_model(tmp_path):
     L = build_loaders(DataConfig(name="synthetic", train_size=32, test_size=16, batch_size=16, eval_batch_size=16))
     t = create_model("resnet8", L.num_classes, 1)
     cfg = FitConfig(epochs=1, optim=OptimConfig(lr=0.05, schedule="constant"))
-    model, rec = distill_residual(t, {"name": "resnet8"}, L, cfg, "residual", progress=False, log=lambda m: None,
+    model, rec = distill_residual(t, {"name": "resnet8"}, L.train, L.val, L.input_shape, cfg, "residual",
+                                  progress=False, log=lambda m: None,
                                   overrides={"tune_epochs": 1, "assistant_epochs": 1})
     save_model(model, tmp_path / "m.pt")
     meta = load_model(tmp_path / "m.pt").torchshrink_meta["residual_kd"]

@@ -10,10 +10,10 @@ def test_distill_cli_residual_and_errors(tmp_path, capsys):
     out = tmp_path / "d"
     argv = ["distill", "--teacher", str(t / "model.pt"), "--student", "resnet8", "--method", "residual-m3",
             "--data", "synthetic", "--train-size", "64", "--epochs", "1", "--out", str(out), "--no-progress", "--ratio", "0.25",
-            "--set", "student.kwargs.width=0.5", "--no-split", "--design", "separate", "--set", "kd_weight=1.0"]
+            "--set", "model.kwargs.width=0.5", "--no-split", "--design", "separate", "--set", "kd_weight=1.0"]
     assert main(argv) == 0
     assert (out / "model.pt").exists() and "residual-m3" in capsys.readouterr().out
-    log = (out / "phases" / "joint" / "log.jsonl").read_text()
+    log = (out / "steps" / "01_distill" / "rkd" / "joint" / "log.jsonl").read_text()
     assert '"train_kd"' in log  # the KD term was part of the loss
     assert main(argv[:-2] + ["--set", "kd_weight=-1", "--out", str(tmp_path / "bad")]) == 2
     assert "kd_weight: must be >= 0" in capsys.readouterr().err

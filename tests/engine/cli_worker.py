@@ -103,5 +103,7 @@ if __name__ == "__main__":
     try:
         codes = run(root, teacher)
     finally:
-        torch.distributed.destroy_process_group()
+        from torchshrink.engine.procs import leave_group
+
+        leave_group()
     (root.parent / f"rank{rank}.json").write_text(json.dumps({"codes": codes, "writes": seen}))

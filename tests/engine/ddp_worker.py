@@ -64,4 +64,6 @@ if __name__ == "__main__":
     try:
         run(Path(sys.argv[1]), True)
     finally:
-        torch.distributed.destroy_process_group()
+        from torchshrink.engine.procs import leave_group
+
+        leave_group()

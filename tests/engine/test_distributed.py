@@ -13,7 +13,9 @@ import torch
 from torchshrink.cli import main
 from torchshrink.data import InMemoryLoader, make_synthetic
 from torchshrink.engine import FitConfig
-from torchshrink.engine.distributed import Engine, EngineConfig, resolve_amp, shard_loader, strip_nproc
+from torchshrink.data import shard_loader
+from torchshrink.engine.ddp import Engine, EngineConfig, resolve_amp
+from torchshrink.launch import strip_nproc
 from torchshrink.errors import ConfigError
 
 HERE = Path(__file__).parent

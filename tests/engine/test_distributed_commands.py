@@ -51,7 +51,8 @@ def test_distill_and_recipe_in_two_processes_match_one_process(tmp_path, free_po
     assert w.run(tmp_path / "one", teacher) == [0, 0]  # the same commands in this one process
     one, two = tmp_path / "one", tmp_path / "two"
     assert _files(two) == _files(one)  # the same files, no extra per-rank leftovers
-    for model_file in ("distill/model.pt", "run/steps/02_prune/model.pt", "run/steps/03_finetune/model.pt"):
+    for model_file in ("distill/model.pt", "distill/steps/01_distill/model.pt", "run/steps/02_prune/model.pt",
+                       "run/steps/03_finetune/model.pt"):
         ref, got = _state(one / model_file), _state(two / model_file)
         assert ref.keys() == got.keys()
         for k in ref:
@@ -65,15 +66,15 @@ def test_distill_and_recipe_in_two_processes_match_one_process(tmp_path, free_po
     for a, b in zip(got_log["stages"], ref_log["stages"]):  # epoch losses summed over the ranks = one process's
         for ra, rb in zip(a["history"], b["history"]):
             assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-4)
-    assert (two / "run/report.md").is_file() and (two / "distill/metrics.json").is_file()
+    assert (two / "run/report.md").is_file() and (two / "distill/stages.json").is_file()
 
 
 def test_training_commands_accept_torchrun_others_say_why_not(monkeypatch, capsys):
     from torchshrink.commands import COMMANDS, load_all
-    from torchshrink.engine.distributed import check_supported
+    from torchshrink.launch import check_supported
 
     load_all()
-    for name in ("train", "distill", "prune", "quantize", "factorize", "run"):
+    for name in ("train", "distill", "prune", "quantize", "factorize", "structure", "transfer", "run"):
         check_supported(COMMANDS.get(name), name)  # no refusal
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")

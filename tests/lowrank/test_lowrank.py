@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from torchshrink.lowrank import (CP, SVD, Bottleneck, DepthwiseSeparable, FactorizeConfig, Tucker2, factorize_,
-                                 recover)
+from torchshrink.lowrank import CP, SVD, Bottleneck, DepthwiseSeparable, FactorizeConfig, Tucker2, factorize_
+from torchshrink.recover import recover
 from torchshrink.lowrank.rank import compression_ranks, energy_ranks, macs_ranks, vbmf_ranks
 from torchshrink.lowrank.svd import svd_error_bound
 from torchshrink.lowrank.tucker import tucker_error_bound
@@ -92,21 +92,21 @@ def test_layers_that_would_be_slower_are_skipped():
     torch.manual_seed(0)
     # tiny layers: three small kernels cost more than one; the replacement is never kept
     model = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
-    rep = factorize_(model, FactorizeConfig(rank="fixed", ratio=0.5, batch_size=1, repeats=15, min_speedup=1.0), (8, 4, 4))
+    rep = factorize_(model, FactorizeConfig(rank="fixed", rank_ratio=0.5, timing_batch=1, timing_repeats=15, min_speedup=1.0), (8, 4, 4))
     assert [l.kept for l in rep.layers] == [False, False]
-    assert all(l.reason.startswith("not faster") and l.factorized_ms > l.dense_ms for l in rep.layers)
+    assert all(l.reason.startswith("not faster") and l.ms_after > l.ms_before for l in rep.layers)
     assert isinstance(model[0], nn.Conv2d) and isinstance(model[2], nn.Conv2d)
     assert not hasattr(model, "torchshrink_transforms")
     # the same decision when a layer is timed faster but not by the required margin
     big = nn.Sequential(nn.Linear(512, 512))
-    rep = factorize_(big, FactorizeConfig(rank="fixed", ratio=0.05, min_speedup=1e6, repeats=3), (512,))
+    rep = factorize_(big, FactorizeConfig(rank="fixed", rank_ratio=0.05, min_speedup=1e6, timing_repeats=3), (512,))
     assert not rep.layers[0].kept and "not faster" in rep.layers[0].reason and "skipped" in rep.table()
 
 
 def test_faster_layers_are_kept_and_the_model_loads_back(tmp_path):
     model = create_model("resnet8", num_classes=5, in_channels=1).eval()
     x = torch.randn(2, 1, 16, 16)
-    cfg = FactorizeConfig(rank="fixed", ratio=0.5, measure=False, conv="tucker")
+    cfg = FactorizeConfig(rank="fixed", rank_ratio=0.5, measure=False, conv="tucker")
     rep = factorize_(model, cfg, (1, 16, 16))
     kept = {l.name for l in rep.kept}
     assert "layer1.0.conv1" in kept and "conv1" not in kept  # the 1-channel stem is too thin
@@ -125,7 +125,7 @@ def test_the_whole_model_is_timed_and_a_slower_one_can_be_undone(tmp_path):
         return nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1)).eval()
 
     model, x = net(), torch.randn(2, 32, 8, 8)
-    cfg = FactorizeConfig(rank="fixed", ratio=0.5, batch_size=4, repeats=3, min_speedup=1e-3)
+    cfg = FactorizeConfig(rank="fixed", rank_ratio=0.5, timing_batch=4, timing_repeats=3, min_speedup=1e-3)
     rep = factorize_(model, cfg, (32, 8, 8))
     assert len(rep.kept) == 2 and rep.model_speedup > 0
     assert any(n.startswith("whole model: ") for n in rep.notes) and "whole model" in rep.table()
@@ -134,7 +134,7 @@ def test_the_whole_model_is_timed_and_a_slower_one_can_be_undone(tmp_path):
     # a whole-model bar no model can reach: every replacement is undone, the model is the dense one again
     model = net()
     ref = model(x)
-    rep = factorize_(model, FactorizeConfig(rank="fixed", ratio=0.5, batch_size=4, repeats=3, min_speedup=1e-3,
+    rep = factorize_(model, FactorizeConfig(rank="fixed", rank_ratio=0.5, timing_batch=4, timing_repeats=3, min_speedup=1e-3,
                                             min_model_speedup=1e6), (32, 8, 8))
     assert not rep.kept and all(l.reason.startswith("undone: the whole model") for l in rep.layers)
     assert all(isinstance(model[i], nn.Conv2d) for i in (0, 2)) and not hasattr(model, "torchshrink_transforms")
@@ -164,13 +164,14 @@ def test_recover_uses_the_distiller_hook(synth):
 
     from torchshrink.engine import FitConfig
     teacher.train()
-    r = recover(student, teacher, synth.train, None, FitConfig(epochs=1), make_task=Task, progress=False, quiet=True)
+    r = recover(student, synth.train, None, FitConfig(epochs=1), teacher=teacher, distiller=Task, progress=False,
+                quiet=True)
     assert seen == [teacher] and "train_mse" in r.history[0]
     # the original comes back as it went in: a copy of it made later trains all its layers, not only new ones
     assert all(p.requires_grad for p in teacher.parameters()) and teacher.training
     again = copy.deepcopy(teacher)
     before = [p.detach().clone() for p in again.parameters()]
-    recover(again, teacher, synth.train, None, FitConfig(epochs=1), make_task=Task, progress=False, quiet=True)
+    recover(again, synth.train, None, FitConfig(epochs=1), teacher=teacher, distiller=Task, progress=False, quiet=True)
     assert all(not torch.equal(b, p) for b, p in zip(before, again.parameters()))
 
 
@@ -181,24 +182,24 @@ def test_bad_settings_are_reported_at_once():
         factorize_(nn.Linear(4, 4), FactorizeConfig(conv="svdd", rank="magic"), (4,))
 
 
-def test_cli_factorize(tmp_path, capsys):
+def test_cli_factorize(tmp_path, capsys, step_report):
     from torchshrink.cli import main
 
     model = create_model("resnet8", num_classes=10, in_channels=1, width=0.5)
     save_model(model, tmp_path / "m.pt")
-    argv = [str(tmp_path / "m.pt"), "--data", "synthetic", "--rank", "fixed", "--ratio", "0.5", "--no-measure",
+    argv = [str(tmp_path / "m.pt"), "--data", "synthetic", "--rank", "fixed", "--rank-ratio", "0.5", "--no-measure",
             "--recover-epochs", "1", "--out", str(tmp_path / "run"), "--no-progress"]
     assert main(["factorize"] + argv) == 0
     out = capsys.readouterr().out
-    assert "kept" in out and (tmp_path / "run" / "report.json").is_file()
+    assert "kept" in out and step_report(tmp_path / "run", "factorize")["layers"]
     back = load_model(tmp_path / "run" / "model.pt")
     assert any(type(m).__name__ == "Factorized" for m in back.modules())
     assert main(["factorize", str(tmp_path / "m.pt"), "--data", "synthetic", "--rank", "vbmff",
                  "--out", str(tmp_path / "r2")]) == 2
     assert "rank: must be one of" in capsys.readouterr().err
     # the whole-model bar from the command line: nothing is kept when the model misses it
-    assert main(["factorize", str(tmp_path / "m.pt"), "--data", "synthetic", "--rank", "fixed", "--ratio", "0.5",
+    assert main(["factorize", str(tmp_path / "m.pt"), "--data", "synthetic", "--rank", "fixed", "--rank-ratio", "0.5",
                  "--measure-batch", "2", "--min-speedup", "0.001", "--min-model-speedup", "1e6", "--recover-epochs",
                  "0", "--out", str(tmp_path / "r3"), "--no-progress"]) == 0
-    rep = json.loads((tmp_path / "r3" / "report.json").read_text())
+    rep = step_report(tmp_path / "r3", "factorize")
     assert rep["model_speedup"] > 0 and not any(l["kept"] for l in rep["layers"])

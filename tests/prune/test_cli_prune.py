@@ -16,11 +16,11 @@ def _model_file(tmp_path):
 def test_prune_structured_with_kd_recovery(tmp_path, capsys):
     path, n = _model_file(tmp_path)
     out = tmp_path / "s"
-    assert main(["prune", path, "--data", "synthetic", "--train-size", "96", "--macs-ratio", "0.5", "--epochs", "1",
+    assert main(["prune", path, "--data", "synthetic", "--train-size", "96", "--macs", "0.5", "--epochs", "1",
                  "--distiller", "kd", "--no-progress", "--out", str(out)]) == 0
     m = load_model(out / "model.pt")
     assert count_params(m) < n and m(torch.randn(1, 1, 16, 16)).shape == (1, 4)
-    assert "kd" in (out / "recover" / "log.jsonl").read_text()
+    assert "kd" in (out / "steps" / "01_prune" / "recover" / "log.jsonl").read_text()
 
 
 def test_prune_unstructured_one_shot_writes_a_sparse_file(tmp_path, capsys):
@@ -29,10 +29,12 @@ def test_prune_unstructured_one_shot_writes_a_sparse_file(tmp_path, capsys):
     assert main(["prune", path, "--data", "synthetic", "--method", "unstructured", "--sparsity", "0.8", "--one-shot",
                  "--no-recover", "--no-progress", "--out", str(out)]) == 0
     assert abs(sparsity(load_sparse(out / "model.sparse.pt")) - 0.8) < 0.01
-    assert "bytes sparse" in capsys.readouterr().out
+    assert "the sparse file is" in capsys.readouterr().out
 
 
 def test_prune_mistakes_end_in_one_line(tmp_path, capsys):
     path, _ = _model_file(tmp_path)
-    assert main(["prune", path, "--data", "synthetic", "--ratio", "0.3", "--macs-ratio", "0.5", "--out", str(tmp_path / "x")]) == 2
-    assert "exactly one" in capsys.readouterr().err
+    assert main(["prune", path, "--data", "synthetic", "--ratio", "0.3", "--macs", "0.5", "--out", str(tmp_path / "x")]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["prune", path, "--data", "synthetic", "--macs-ratio", "0.5", "--out", str(tmp_path / "y")]) == 2
+    assert "now called 'macs'" in capsys.readouterr().err  # the old name says the new one

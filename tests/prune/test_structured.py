@@ -36,7 +36,7 @@ class DenseNetish(nn.Module):
 def test_pruned_model_runs_and_is_smaller_by_the_expected_count():
     m = small_cnn().eval()
     assert count_params(m) == 3 * 8 * 9 + 16 + 8 * 8 * 9 + 16 + 8 * 4 + 4
-    prune_(m, StructuredConfig(ratio=0.5), input_shape=(3, 8, 8))
+    prune_(m, StructuredConfig(ratio=0.5), (3, 8, 8))
     # both convs keep 4 of 8 channels; BN and the classifier's inputs follow
     assert count_params(m) == 3 * 4 * 9 + 8 + 4 * 4 * 9 + 8 + 4 * 4 + 4
     assert m(torch.randn(2, 3, 8, 8)).shape == (2, 4)
@@ -45,7 +45,7 @@ def test_pruned_model_runs_and_is_smaller_by_the_expected_count():
 def test_residual_network_prunes_to_a_macs_budget():
     m = create_model("resnet8", num_classes=10, in_channels=1, width=0.5).eval()
     macs0 = count_macs(m, SHAPE)
-    report = prune_(m, StructuredConfig(macs_ratio=0.5), input_shape=SHAPE)
+    report = prune_(m, StructuredConfig(macs=0.5), SHAPE)
     assert report.macs_after == count_macs(m, SHAPE) <= 0.5 * macs0
     assert report.macs_after > 0.35 * macs0
     assert m(torch.randn(2, *SHAPE)).shape == (2, 10)
@@ -57,7 +57,7 @@ def test_residual_network_prunes_to_a_macs_budget():
 
 def test_concat_network_prunes_without_shape_errors():
     m = DenseNetish().eval()
-    prune_(m, StructuredConfig(ratio=0.5), input_shape=SHAPE)
+    prune_(m, StructuredConfig(ratio=0.5), SHAPE)
     assert m.stem.out_channels == 4 and m.d1[2].out_channels == 3
     assert m.d2[0].num_features == 7 and m.fc.in_features == 10
     assert m(torch.randn(2, *SHAPE)).shape == (2, 3)
@@ -91,7 +91,7 @@ def test_bn_scale_importance_removes_the_channels_with_zero_scale():
         m[1].bias.zero_()
     x = torch.randn(2, 3, 8, 8)
     before = m(x)
-    prune_(m, StructuredConfig(ratio=0.5, importance="bn_scale", exclude=["3"]), input_shape=(3, 8, 8))
+    prune_(m, StructuredConfig(ratio=0.5, importance="bn_scale", exclude=["3"]), (3, 8, 8))
     assert m[0].out_channels == 4 and m[3].out_channels == 8  # the excluded conv keeps its channels
     torch.testing.assert_close(m(x), before, rtol=1e-5, atol=1e-5)
 
@@ -99,15 +99,15 @@ def test_bn_scale_importance_removes_the_channels_with_zero_scale():
 def test_taylor_importance_uses_batches(synth):
     m = create_model("resnet8", num_classes=synth.num_classes, in_channels=1, width=0.5)
     with pytest.raises(ConfigError, match="batches"):
-        prune_(m, StructuredConfig(ratio=0.25, importance="taylor"), input_shape=synth.input_shape)
+        prune_(m, StructuredConfig(ratio=0.25, importance="taylor"), synth.input_shape)
     before = count_params(m)
-    prune_(m, StructuredConfig(ratio=0.25, importance="taylor"), input_shape=synth.input_shape, batches=synth.train)
+    prune_(m, StructuredConfig(ratio=0.25, importance="taylor"), synth.input_shape, data=synth.train)
     assert count_params(m) < before and all(p.grad is None for p in m.parameters())
 
 
 def test_pruned_model_saves_and_loads(tmp_path):
     m = create_model("resnet8", num_classes=10, in_channels=1, width=0.5).eval()
-    prune_(m, StructuredConfig(ratio=0.4), input_shape=SHAPE)
+    prune_(m, StructuredConfig(ratio=0.4), SHAPE)
     save_model(m, tmp_path / "p.pt")
     back = load_model(tmp_path / "p.pt").eval()
     assert count_params(back) == count_params(m)
@@ -117,12 +117,12 @@ def test_pruned_model_saves_and_loads(tmp_path):
 
 def test_bad_configs_name_the_fix():
     m = small_cnn()
-    with pytest.raises(ConfigError, match="exactly one"):
-        prune_(m, StructuredConfig(ratio=0.3, macs_ratio=0.5), input_shape=(3, 8, 8))
+    with pytest.raises(ConfigError, match="not both"):
+        prune_(m, StructuredConfig(ratio=0.3, macs=0.5), (3, 8, 8))
     with pytest.raises(ConfigError, match="importance"):
-        prune_(m, StructuredConfig(ratio=0.3, importance="l3"), input_shape=(3, 8, 8))
+        prune_(m, StructuredConfig(ratio=0.3, importance="l3"), (3, 8, 8))
     with pytest.raises(ConfigError, match="no layer 'conv9'"):
-        prune_(m, StructuredConfig(ratio=0.3, exclude=["conv9"]), input_shape=(3, 8, 8))
+        prune_(m, StructuredConfig(ratio=0.3, exclude=["conv9"]), (3, 8, 8))
 
 
 def test_a_frozen_model_is_pruned_and_stays_frozen():
@@ -146,7 +146,7 @@ def test_recovery_with_kd_hands_the_teacher_back_trainable():
     from torchshrink.data import DataConfig, build_loaders
     from torchshrink.engine import FitConfig
     from torchshrink.models import create_model
-    from torchshrink.prune.recover import recover
+    from torchshrink.recover import recover
 
     L = build_loaders(DataConfig(name="synthetic", train_size=32, test_size=16, batch_size=16))
     teacher = create_model("resnet8", L.num_classes, 1, width=0.5)
@@ -164,7 +164,7 @@ def test_torchvision_depthwise_and_concat_networks_prune_save_and_load(name, tmp
     m = create_model(name, num_classes=10, in_channels=3).eval()
     shape = (3, 32, 32)
     p0, macs0 = count_params(m), count_macs(m, shape)
-    prune_(m, StructuredConfig(ratio=0.3), input_shape=shape)
+    prune_(m, StructuredConfig(ratio=0.3), shape)
     x = torch.randn(2, *shape)
     assert m(x).shape == (2, 10)
     assert count_params(m) < 0.75 * p0 and count_macs(m, shape) < 0.75 * macs0

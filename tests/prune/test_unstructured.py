@@ -8,7 +8,7 @@ from torchshrink.models import create_model
 from torchshrink.prune import BNScaleL1, StructuredConfig, prune_, soft_threshold_
 from torchshrink.prune.magnitude import (MagnitudeConfig, MaskKeeper, fold_masks_, magnitude_masks, magnitude_prune_,
                                          sparsity)
-from torchshrink.prune.recover import recover
+from torchshrink.recover import recover
 from torchshrink.prune.schedule import GradualMagnitude, cubic_sparsity
 from torchshrink.prune.sparse_io import load_sparse, save_sparse, sparse_sizes
 
@@ -58,7 +58,7 @@ def test_cubic_schedule_values_and_gradual_pruning(synth):
 
 def test_sparse_file_shrinks_and_loads(tmp_path):
     m = create_model("resnet8", num_classes=10, in_channels=1).eval()
-    prune_(m, StructuredConfig(ratio=0.25), input_shape=(1, 16, 16))  # structural transforms replay too
+    prune_(m, StructuredConfig(ratio=0.25), (1, 16, 16))  # structural transforms replay too
     magnitude_prune_(m, MagnitudeConfig(sparsity=0.9))
     sizes = save_sparse(m, tmp_path / "s.pt")
     assert sizes.sparse_bytes == (tmp_path / "s.pt").stat().st_size

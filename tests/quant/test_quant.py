@@ -11,7 +11,8 @@ from torchshrink.models import create_model, load_model, save_model
 from torchshrink.quant import PTQConfig, quantize_ptq
 from torchshrink.quant.binary import BinaryConfig, binarize_
 from torchshrink.quant.codebook import CodebookConfig, bake_, freeze_all_but_centroids_, kmeans_1d, share_weights_
-from torchshrink.quant.deep_compression import DeepCompressionConfig, load_compressed, prune_, save_compressed
+from torchshrink.prune.magnitude import MagnitudeConfig, magnitude_prune_
+from torchshrink.quant.deep_compression import DeepCompressionConfig, load_compressed, save_compressed
 from torchshrink.quant.huffman import code_lengths, huffman_decode, huffman_encode
 from torchshrink.quant.lowbit import LowBitConfig, quantize_weights_
 from torchshrink.quant.packing import load_packed, pack_bits, read_header, save_packed, unpack_bits
@@ -150,8 +151,7 @@ def test_kmeans_by_hand():
 
 def test_codebook_and_deep_compression_roundtrip_exactly(tmp_path):
     m = _model()
-    prune_(m, DeepCompressionConfig(sparsity=0.8, edge_sparsity=0.5))
-    bake_(m)
+    magnitude_prune_(m, MagnitudeConfig(sparsity=0.8, scope="layer"))
     assert (m.layer1[0].conv1.weight == 0).float().mean() >= 0.79
     share_weights_(m, CodebookConfig(bits=3))
     freeze_all_but_centroids_(m)
@@ -175,6 +175,29 @@ def test_codebook_and_deep_compression_roundtrip_exactly(tmp_path):
             assert torch.equal(sd2[k], v), k  # shared weights: exact
         elif v.is_floating_point():
             assert torch.equal(sd2[k], v.half().float()), k  # others stored as float16
+
+
+def test_deep_compression_as_one_method_writes_the_file_it_measures(tmp_path, synth):
+    """compress_ with a DeepCompressionConfig: gradual pruning while distilling, codebooks, one .tsdc file; the
+    returned model is the one loaded back from that file."""
+    from torchshrink.compress import compress_
+    from torchshrink.recover import Recovery
+
+    m = _model()
+    save_model(m, tmp_path / "dense.pt")
+    dense = os.path.getsize(tmp_path / "dense.pt")
+    cfg = DeepCompressionConfig(sparsity=0.8, bits=3, recover=Recovery(epochs=1, lr=0.01, distiller="kd"),
+                                centroids=Recovery(epochs=1, lr=0.001))
+    r = compress_(m, cfg, (1, 16, 16), synth, out=tmp_path)
+    assert r.method == "quant.deep-compression" and (tmp_path / "model.tsdc").is_file()
+    assert r.size_bytes == os.path.getsize(tmp_path / "model.tsdc") and r.size_bytes * 5 < dense
+    back = load_compressed(tmp_path / "model.tsdc")
+    x = torch.randn(2, 1, 16, 16)
+    assert torch.equal(back(x), r.model(x))
+    convs = [m.weight for m in back.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][1:-1]  # edges stay dense
+    zeros = sum(int((w == 0).sum()) for w in convs) / sum(w.numel() for w in convs)
+    assert zeros > 0.75 and all(len(torch.unique(w[w != 0])) <= 8 for w in convs)
+    assert len(r.history) == 2  # one pruning epoch, one centroid epoch
 
 
 def test_save_compressed_refuses_unshared_or_parametrized(tmp_path):

@@ -171,6 +171,18 @@ def _prune(model: str = "resnet8", **kw: Any):
     return prune_(create_model(model, num_classes=4, in_channels=1, width=width), StructuredConfig(**kw), (1, 16, 16))
 
 
+def _deploy_loses_accuracy(tmp: Path):
+    from torchshrink.deploy import deploy
+
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                            torch.nn.Linear(8 * 16 * 16, 10)).eval()
+    x = torch.randn(64, 1, 16, 16)
+    with torch.no_grad():
+        val = [(x, m(x).argmax(1))]  # labelled by the model itself: its own top-1 is 100%
+    return deploy(m, x, "torch-int8/x86", calibration=[x * 1e-3], val=val, max_top1_drop=1.0)
+
+
 def _magnitude_empties_a_layer(tmp: Path):
     from torchshrink.models import create_model
     from torchshrink.prune.magnitude import MagnitudeConfig, magnitude_prune_
@@ -266,14 +278,17 @@ CASES = [
     Case("at-tap-shape-mismatch", "attention transfer between layers of different spatial size", lib(lambda tmp: _distill("at", student_layers=["layer1"], teacher_layers=["layer3"]).forward_train(torch.zeros(2, 1, 16, 16), torch.zeros(2, dtype=torch.long))), r"attention transfer needs equal spatial sizes.*tap layers with matching resolution"),
     # ---- pruning, quantization, low rank
     Case("prune-ratio-outside", "a pruning ratio of 1.5", lib(lambda tmp: _from_dict("torchshrink.prune.structured.StructuredConfig", {"ratio": 1.5})), r"ratio: must be in \[0, 1\), got 1\.5"),
-    Case("sparsity-outside", "a sparsity of 1 (remove every weight)", lib(lambda tmp: _from_dict("torchshrink.prune.magnitude.MagnitudeConfig", {"sparsity": 1.0})), r"sparsity: must be in \[0, 1\), got 1\.0"),
+    Case("sparsity-outside", "a sparsity of 1 (remove every weight)", lib(lambda tmp: _from_dict("torchshrink.prune.magnitude.MagnitudeConfig", {"sparsity": 1.0})), r"sparsity: the fraction of weights zeroed must be in \(0, 1\), got 1\.0"),
     Case("prune-exclude-unknown", "excluding a layer that does not exist", lib(lambda tmp: __import__("torchshrink.prune.magnitude", fromlist=["prunable_weights"]).prunable_weights(
         __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), ["layer9"])), r"the model has no layer 'layer9'.*use names from model\.named_modules\(\)"),
     Case("prune-ratio-removes-layer", "a channel ratio that would leave a layer with no channels", lib(lambda tmp: _prune(ratio=0.9)), r"ratio 0\.9 would remove all 4 channels of layer 'conv1'.*removing the layer; use a ratio of at most 0\.75"),
     Case("prune-nothing-removable", "a channel ratio that rounding leaves nothing to remove", lib(lambda tmp: _prune(ratio=0.3, round_to=16)), r"ratio 0\.3 removed no channels \(round_to=16.*lower round_to or exclude fewer layers"),
     Case("prune-untraceable", "structured pruning of a model whose channel shuffle Torch-Pruning cannot trace", lib(lambda tmp: _prune("shufflenetv2", ratio=0.3)), r"could not follow the channel dependencies of ShuffleNetV2 \(ZeroDivisionError in Torch-Pruning.*unstructured pruning, low-rank factorization or distillation instead"),
-    Case("prune-macs-unreachable", "a MACs budget below what pruning can reach", lib(lambda tmp: _prune(macs_ratio=0.001)), r"macs_ratio 0\.001 cannot be reached.*raise macs_ratio or max_layer_ratio"),
+    Case("prune-macs-unreachable", "a MACs budget below what pruning can reach", lib(lambda tmp: _prune(macs=0.001)), r"macs 0\.001 cannot be reached.*raise macs or max_layer_ratio"),
     Case("sparsity-empties-layer", "a global sparsity that zeroes a whole layer", lib(_magnitude_empties_a_layer), r"sparsity 0\.9 \(scope global\) would zero every weight of layer 'layer1\.0\.conv1', removing it; lower the sparsity, use scope: layer"),
+    Case("export-unknown-runtime", "export to a misspelled runtime", lambda tmp: ["export", _model_file(tmp), "--runtime", "onnxruntim", "--data", "synthetic", "--out", str(tmp / "e")], r"^unknown runtime 'onnxruntim' \(did you mean 'onnxruntime'.*\); valid runtimes: .*onnxruntime-int8/u8"),
+    Case("export-int8-no-calibration", "an int8 runtime without calibration data", cli("measure", "--model", "resnet8", "--runtime", "onnxruntime-int8/u8", "--no-latency"), r"runtime onnxruntime-int8/u8 cannot run this model: quantizes the model and needs calibration batches: pass calibration=.*torchshrink export and quantize take them"),
+    Case("export-accuracy-falls", "a runtime whose top-1 after export falls more than allowed", lib(_deploy_loses_accuracy), r"no runtime can run this model as asked \(torch-int8/x86: top-1 after export .* more than the allowed 1 \(max_top1_drop\)\); allow a larger accuracy drop"),
     Case("quantize-circular-padding", "int8 of a conv with circular padding", lib(lambda tmp: _ptq(_Padded())), r"layer 'c' \(Conv2d with padding_mode='circular'\) cannot be quantized to int8.*use padding_mode='zeros'"),
     Case("quantize-transposed-per-channel", "per-channel int8 of a transposed conv", lib(lambda tmp: _ptq(_Padded("transpose"))), r"layer 'c' \(ConvTranspose2d\) cannot be quantized to int8 with per-channel weight scales; pass --per-tensor"),
     Case("quantize-untraceable", "static int8 of a model whose forward branches on values", lib(lambda tmp: _ptq(_Branchy("plain"))), r"_Branchy cannot be quantized to static int8: its forward branches on tensor values.*--method dynamic"),
@@ -285,10 +300,10 @@ CASES = [
     Case("structure-keep-unknown", "keep set to something other than speed or size", lib(lambda tmp: _from_dict("torchshrink.structured.StructureConfig", {"keep": "fast"})), r"keep: must be 'speed' .* or 'size'"),
     Case("structure-block-divides-none", "a block size that divides no layer, with padding off", lib(lambda tmp: __import__("torchshrink.structured", fromlist=["structure_"]).structure_(
         torch.nn.Sequential(torch.nn.Linear(10, 6)), _from_dict("torchshrink.structured.StructureConfig", {"block": 4, "pad": False, "keep": "size", "measure": False}), (10,))), r"block=4 divides none of the selected layers' sizes \(Linear 10->6\); use block 2 or set pad: true"),
-    Case("structure-cli-block-zero", "structure --block 0", lambda tmp: ["structure", _model_file(tmp), "--block", "0", "--data", "synthetic", "--out", str(tmp / "s")], r"structure\.block: the block size must be an integer >= 2"),
+    Case("structure-cli-block-zero", "structure --block 0", lambda tmp: ["structure", _model_file(tmp), "--block", "0", "--data", "synthetic", "--out", str(tmp / "s")], r"structure: block: the block size must be an integer >= 2"),
     Case("transfer-unknown-method", "an unknown transferred-filter method", lib(lambda tmp: _from_dict("torchshrink.transfer.TransferConfig", {"method": "rotate"})), r"method: must be one of crelu, rot4, flip, rot4flip, got 'rotate'"),
     Case("transfer-exclude-unknown", "excluding a convolution that does not exist", lib(lambda tmp: __import__("torchshrink.transfer", fromlist=["transfer_filters_"]).transfer_filters_(
-        __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), _from_dict("torchshrink.transfer.TransferConfig", {"exclude": ["layer9"]}))), r"pattern 'layer9' matches no Conv2d layer of the model; use names from model\.named_modules\(\)"),
+        __import__("torchshrink.models", fromlist=["create_model"]).create_model("resnet8"), _from_dict("torchshrink.transfer.TransferConfig", {"exclude": ["layer9"]}), (3, 16, 16))), r"pattern 'layer9' matches no Conv2d layer of the model; use names from model\.named_modules\(\)"),
     # ---- recipes
     Case("recipe-no-steps", "a recipe without steps", recipe({**BASE_RECIPE}), r"steps: the recipe has no steps; add a list"),
     Case("recipe-unknown-step", "a misspelled step", recipe({**BASE_RECIPE, "steps": [{"prun": {"ratio": 0.5}}]}), r"steps\[1\] prun: unknown step.*did you mean 'prune'"),

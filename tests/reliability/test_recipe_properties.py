@@ -18,7 +18,7 @@ from torchshrink.pipeline.recipe import STEPS, _TOP_KEYS, parse_recipe, validate
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 STEP_NAMES = sorted(n for n in STEPS.names() if not n.startswith("_"))
-FIELDS = sorted({f.name for n in STEP_NAMES for f in dataclasses.fields(STEPS.get(n).config)} | {"label", "branch", "step"})
+FIELDS = sorted({f for n in STEP_NAMES for f in STEPS.get(n).setting_names()} | {"label", "branch", "step"})
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(), st.text(max_size=8))
 json_like = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
                          max_leaves=8)
@@ -69,16 +69,25 @@ def test_any_step_list_gives_one_line_problems_that_say_which_step(steps):
 
 
 # ---- valid recipes: real steps, in a possible order, with settings inside their ranges
+def _config(name: str) -> type:
+    """The settings class a step parses into when no ``method`` is given (a family step: its default method's)."""
+    info = STEPS.get(name)
+    if dataclasses.is_dataclass(info.config):
+        return info.config
+    return type(info.parse({}, []))
+
+
 def _valid_settings(name: str):
     """A few of the step's own settings, each either its default or a value inside its range."""
-    fields = {f.name: f for f in dataclasses.fields(STEPS.get(name).config)}
+    fields = {f.name: f for f in dataclasses.fields(_config(name))}
     ranged = {"epochs": st.integers(1, 50), "lr": st.floats(1e-5, 1.0), "weight_decay": st.floats(0, 0.01),
               "momentum": st.floats(0, 0.99), "warmup_epochs": st.floats(0, 3), "label_smoothing": st.floats(0, 0.5),
               "ratio": st.floats(0.05, 0.9), "bits": st.just(8), "energy": st.floats(0.5, 0.99),
               "repeats": st.integers(1, 50), "batch_size": st.integers(1, 256), "optimizer": st.sampled_from(["sgd", "adamw"]),
               "schedule": st.sampled_from(["cosine", "step", "constant"])}
     simple = sorted(k for k, f in fields.items()
-                    if f.default is not dataclasses.MISSING and k not in ("target", "path", "overwrite", "device"))
+                    if f.default is not dataclasses.MISSING and k not in ("target", "path", "overwrite", "device",
+                                                                         "engine", "format"))
 
     def value(k: str):
         return ranged[k] if k in ranged else st.just(fields[k].default)
@@ -95,10 +104,12 @@ def _with_label(name: str, can_branch: bool):
         lambda t: {name: {**t[0], **({"label": t[1]} if t[1] is not None else {}), **({"branch": True} if t[2] else {})}})
 
 
-MODEL_STEPS = [n for n in STEP_NAMES if n != "quantize" and STEPS.get(n).stage and STEPS.get(n).missing() is None]
+MODEL_STEPS = [n for n in STEP_NAMES if not STEPS.get(n).flag("quantizes", STEPS.get(n).parse({}, []))
+               and STEPS.get(n).makes_model and STEPS.get(n).missing() is None]
 LOOK_STEPS = [n for n in STEP_NAMES if STEPS.get(n).after_quantize and n != "export"]
 valid_recipe = st.tuples(
-    st.lists(st.sampled_from(MODEL_STEPS + LOOK_STEPS).flatmap(lambda n: _with_label(n, STEPS.get(n).stage)), max_size=4),
+    st.lists(st.sampled_from(MODEL_STEPS + LOOK_STEPS).flatmap(lambda n: _with_label(n, STEPS.get(n).makes_model)),
+             max_size=4),
     st.booleans(),
     st.lists(st.sampled_from(LOOK_STEPS).flatmap(lambda n: _with_label(n, False)), max_size=2),
     st.booleans(),
@@ -134,10 +145,10 @@ def test_one_wrong_value_is_reported_at_its_step(data, draw):
     steps[i] = {name: {**s, bad_key: bad}}
     problems = validate_recipe(data, check_data=False)
     _check_lines(problems)
-    fields = {f.name for f in dataclasses.fields(STEPS.get(name).config)} | {"branch"}
+    fields = {f.name for f in dataclasses.fields(_config(name))} | {"branch"}
     if bad_key in fields and bad_key not in ("epochs", "lr", "ratio", "label_smoothing", "branch"):
         return
-    if bad_key == "branch" and not STEPS.get(name).stage:
+    if bad_key == "branch" and not STEPS.get(name).makes_model:
         assert problems  # 'maybe' is not a yes/no either way
         return
     if bad_key in ("epochs", "lr", "ratio", "label_smoothing") and bad_key not in fields:

@@ -1,12 +1,10 @@
-import json
-
 import yaml
 
 from torchshrink.models import create_model, load_model, save_model
 from torchshrink.structured import BlockCirculant
 
 
-def test_cli_structure_recovers_with_kd_and_transfer(tmp_path, capsys):
+def test_cli_structure_recovers_with_kd_and_transfer(tmp_path, capsys, step_report):
     from torchshrink.cli import main
 
     save_model(create_model("resnet8", num_classes=4, in_channels=1, width=0.5), tmp_path / "m.pt")
@@ -14,9 +12,10 @@ def test_cli_structure_recovers_with_kd_and_transfer(tmp_path, capsys):
     assert main(["structure", str(tmp_path / "m.pt"), "--layers", "all", "--keep", "size", "--no-measure",
                  "--recover-epochs", "1", "--no-latency", "--out", str(tmp_path / "s"), *common]) == 0
     out = capsys.readouterr().out
-    assert "recover (kd) epoch 1/1" in out and "kept 9 of 10 layers" in out
-    report = json.loads((tmp_path / "s" / "report.json").read_text())
-    assert report["params_before"] / report["params_after"] >= 3.5
+    assert "structured.structure recover epoch 1/1" in out and "kept 9 of 10 layers" in out
+    report = step_report(tmp_path / "s", "structure")
+    assert report["layer_params_before"] / report["layer_params_after"] >= 3.5
+    assert report["config"]["recover"]["distiller"] == "kd"  # the command recovers by distillation by default
     back = load_model(tmp_path / "s" / "model.pt")
     assert sum(isinstance(m, BlockCirculant) for m in back.modules()) == 9
     assert main(["structure", str(tmp_path / "m.pt"), "--block", "0", "--out", str(tmp_path / "x"), *common]) == 2

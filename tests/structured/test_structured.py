@@ -3,6 +3,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torchshrink import replace
+
 from torchshrink.errors import ConfigError
 from torchshrink.models import create_model, load_model, save_model
 from torchshrink.structured import BlockCirculant, BlockToeplitz, StructureConfig, structure, structure_
@@ -111,7 +113,7 @@ def test_structure_save_load_round_trip(tmp_path, kind, layers):
     rep = structure_(model, StructureConfig(structure=kind, block=4, layers=layers, keep="size", measure=False), (1, 16, 16))
     assert rep.kept and all(l.params_after < l.params for l in rep.kept)
     if layers == "all":
-        assert rep.params_before / rep.params_after >= 3.5
+        assert rep.layer_params_before / rep.layer_params_after >= 3.5
     assert {l.name for l in rep.skipped} >= {"conv1"}  # 1 input channel < block
     save_model(model, tmp_path / "m.pt")
     back = load_model(tmp_path / "m.pt").eval()
@@ -123,7 +125,7 @@ def test_structure_save_load_round_trip(tmp_path, kind, layers):
 
 
 def test_keep_speed_skips_slower_layers_and_size_keeps_them_with_a_note(monkeypatch):
-    monkeypatch.setattr(structure, "time_replacement", lambda *a, **k: (1.0, 3.0))  # structured 3x slower
+    monkeypatch.setattr(replace, "time_replacement", lambda *a, **k: (1.0, 3.0))  # structured 3x slower
     model = nn.Sequential(nn.Flatten(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 8))
     rep = structure_(model, StructureConfig(block=4, keep="speed"), (32,))
     assert not rep.kept and all(l.reason.startswith("not faster") for l in rep.layers)
@@ -132,7 +134,7 @@ def test_keep_speed_skips_slower_layers_and_size_keeps_them_with_a_note(monkeypa
     assert len(rep.kept) == 2 and isinstance(model[1], BlockCirculant)
     assert all("3.00x slower" in l.reason for l in rep.kept)
     assert any("slower than their dense layer" in n for n in rep.notes)
-    monkeypatch.setattr(structure, "time_replacement", lambda *a, **k: (3.0, 1.0))
+    monkeypatch.setattr(replace, "time_replacement", lambda *a, **k: (3.0, 1.0))
     model = nn.Sequential(nn.Flatten(), nn.Linear(32, 16))
     assert len(structure_(model, StructureConfig(block=4), (32,)).kept) == 1
 

@@ -78,8 +78,9 @@ def test_crelu_halves_parameters_and_macs():
 def test_convert_save_load_round_trip(tmp_path, method):
     torch.manual_seed(0)
     model = create_model("resnet8", num_classes=4, in_channels=1, width=0.5)
-    rep = transfer_filters_(model, TransferConfig(method=method))
-    assert rep.kept and rep.params_after * (2 if method == "crelu" else 4) <= rep.params_before + 1e-9
+    rep = transfer_filters_(model, TransferConfig(method=method), (1, 16, 16))
+    assert rep.kept and rep.layer_params_after * (2 if method == "crelu" else 4) <= rep.layer_params_before + 1e-9
+    assert rep.params_after < rep.params_before  # the whole model, too
     if method == "rot4":
         assert all("1x1" in l.reason or "fewer than" in l.reason for l in rep.layers if not l.kept)
     save_model(model, tmp_path / "m.pt")
@@ -115,6 +116,6 @@ def test_transferred_model_trains_from_scratch(tmp_path):
 def test_bad_settings_are_clear():
     model = nn.Sequential(nn.Conv2d(1, 8, 3))
     with pytest.raises(ConfigError, match=r"method: must be one of crelu, rot4, flip, rot4flip, got 'rotate'"):
-        transfer_filters_(model, TransferConfig(method="rotate"))
+        transfer_filters_(model, TransferConfig(method="rotate"), (1, 8, 8))
     with pytest.raises(ConfigError, match=r"pattern 'layer9' matches no Conv2d layer"):
-        transfer_filters_(model, TransferConfig(include=["layer9"]))
+        transfer_filters_(model, TransferConfig(include=["layer9"]), (1, 8, 8))

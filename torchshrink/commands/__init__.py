@@ -1,29 +1,18 @@
-"""CLI subcommands. Each module registers one with ``@command(name, help)``; ``cli.py`` discovers them.
+"""CLI subcommands, one file each, registered with ``@command(name, help)`` (:mod:`.registry`).
 
-Adding a subcommand is one file with a decorated class defining ``add_arguments(parser)`` and
-``run(args) -> int``, plus one import line below.
+The compression commands (prune, quantize, factorize, structure, transfer, distill) are one-step recipes
+(:mod:`.steps`): their flags set the settings of the recipe step of the same name, and they run through the
+recipe runner, so anything the CLI does a recipe does with the same names. Adding a subcommand is one file
+plus one import line below.
 """
 from __future__ import annotations
 
-from ..registry import Registry
+from .registry import COMMANDS, command
 
-COMMANDS = Registry("command")
-
-
-def command(name: str, help: str):
-    """Register a subcommand class; ``help`` is the one-line summary shown by ``torchshrink --help``."""
-
-    def deco(cls):
-        cls.help = help
-        return COMMANDS.register(name)(cls)
-
-    return deco
+__all__ = ["COMMANDS", "command", "load_all"]
 
 
 def load_all() -> None:
     """Import every command module so its ``@command`` registration runs."""
-    from . import demo, eval, factorize, measure, prune, train  # noqa: F401
-    from . import advise, compare, run  # noqa: F401
-    from . import distill as _distill  # noqa: F401
-    from . import quantize  # noqa: F401
-    from . import structure, transfer  # noqa: F401
+    from . import advise, compare, demo, distill, eval, factorize, measure, prune, quantize, run  # noqa: F401
+    from . import export, structure, train, transfer  # noqa: F401

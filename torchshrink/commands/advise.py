@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import TorchshrinkError
-from . import command
+from .registry import command
 
 
 @command("advise", help="suggest a starting recipe for a model and data set (and say why)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import command
+from .registry import command
 
 
 @command("compare", help="compare finished runs: one table and trade-off plots across them")

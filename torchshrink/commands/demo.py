@@ -5,7 +5,7 @@ import argparse
 
 from ..config import from_dict
 from ..demo import RECIPE, DemoConfig, run_demo
-from . import command
+from .registry import command
 
 
 @command("demo", help="the built-in recipe: teacher -> residual-KD student -> prune -> int8 on Fashion-MNIST, "

@@ -9,7 +9,7 @@ from ..data import DataConfig, build_loaders
 from ..errors import TorchshrinkError
 from ..engine import evaluate
 from ..models import load_model
-from . import command
+from .registry import command
 from .common import set_threads
 
 

@@ -5,7 +5,7 @@ import argparse
 
 from ..config import apply_overrides, load_yaml
 from ..errors import ConfigError
-from . import command
+from .registry import command
 
 
 @command("run", help="run a YAML recipe of compression steps, saving after each step; --dry-run only validates it")

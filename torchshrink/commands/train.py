@@ -11,7 +11,7 @@ from ..engine.rundir import prepare_run_dir
 from ..io import write_json
 from ..measure import format_table, measure
 from ..models import create_model, save_model
-from . import command
+from .registry import command
 from .common import TrainSpec, add_common, add_data, add_fit, check_device, collect, parse_spec, resolved, set_threads
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ..config import check_ranges
 from ..errors import DataError
 from ..registry import Registry
 from .base import TensorDataset
 from .fashion_mnist import load_fashion_mnist
 from .imagefolder import imagefolder_loader
 from .loader import InMemoryLoader
+from .sharding import shard_loader
 from .synthetic import make_synthetic
 from .torchvision_sets import load_cifar
 
@@ -81,17 +83,10 @@ class DataConfig:
             from ..errors import suggest
 
             p.append(f"name: unknown data set {self.name!r}{suggest(self.name, DATASETS)}; valid names: {', '.join(DATASETS)}")
-        if self.batch_size < 1:
-            p.append(f"batch_size: must be >= 1, got {self.batch_size}")
-        if self.eval_batch_size < 1:
-            p.append(f"eval_batch_size: must be >= 1, got {self.eval_batch_size}")
+        p += check_ranges(self, {"batch_size": ">= 1", "eval_batch_size": ">= 1"})
         if self.train_size < 0 or self.test_size < 0:
             p.append("train_size/test_size: must be >= 0 (0 means all)")
-        if not 0.0 <= self.val_fraction < 1.0:
-            p.append(f"val_fraction: must be in [0, 1), got {self.val_fraction}")
-        if self.crop_padding < 0:
-            p.append(f"crop_padding: must be >= 0, got {self.crop_padding}")
-        return p
+        return p + check_ranges(self, {"val_fraction": "[0, 1)", "crop_padding": ">= 0"})
 
 
 class Loaders(NamedTuple):
@@ -138,4 +133,5 @@ def build_loaders(cfg: DataConfig, rank: int = 0, world_size: int = 1) -> Loader
 
 
 __all__ = ["DATASETS", "DataConfig", "InMemoryLoader", "Loaders", "TensorDataset", "build_loaders", "load_dataset",
+           "shard_loader",
            "load_fashion_mnist", "make_synthetic", "register_dataset"]

@@ -1,6 +1,8 @@
 """The in-memory data set every small benchmark uses: uint8 images and int64 labels as tensors."""
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 
 import torch
@@ -67,3 +69,20 @@ class TensorDataset:
             return self
         g = torch.Generator().manual_seed(seed)
         return self.subset(torch.randperm(len(self), generator=g)[:n])
+
+
+class SamplerLoader:
+    """A loader over a torch ``DataLoader`` (``self.loader``) whose order comes from ``self.sampler``, with the
+    ``set_epoch`` contract the training loop calls every epoch."""
+
+    sampler: Any
+    loader: Any
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        return iter(self.loader)

@@ -12,6 +12,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from .base import SamplerLoader
 from ..errors import DataError
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -38,7 +39,7 @@ class EpochSampler(Sampler[int]):
         return -(-self.n // self.world_size)
 
 
-class StreamLoader:
+class StreamLoader(SamplerLoader):
     """A ``DataLoader`` with ``set_epoch`` and ``dataset`` metadata (classes, num_classes, input_shape)."""
 
     def __init__(self, dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int, image_size: int,
@@ -48,17 +49,18 @@ class StreamLoader:
                                  pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
         self.dataset = dataset
         self.batch_size = batch_size
+        self.shuffle, self.seed, self.num_workers, self.image_size = shuffle, seed, num_workers, image_size
         dataset.num_classes = len(dataset.classes)
         dataset.input_shape = (3, image_size, image_size)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
+    @property
+    def world_size(self) -> int:
+        return self.sampler.world_size
 
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        return iter(self.loader)
+    def shard(self, rank: int, world_size: int, batch_size: int) -> "StreamLoader":
+        """This loader's share for process ``rank`` of ``world_size``, ``batch_size`` images per step."""
+        return StreamLoader(self.dataset, batch_size, self.shuffle, self.seed, self.num_workers, self.image_size,
+                            rank, world_size)
 
 
 def imagefolder_loader(root: str | os.PathLike, split: str, batch_size: int, train: bool, seed: int = 0,

@@ -11,6 +11,7 @@ rank reads its own shard of every epoch's permutation (for DistributedDataParall
 """
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 import torch
@@ -67,6 +68,12 @@ class InMemoryLoader:
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order and augmentation the next iteration uses."""
         self.epoch = epoch
+
+    def shard(self, rank: int, world_size: int, batch_size: int) -> "InMemoryLoader":
+        """This loader's share for process ``rank`` of ``world_size``, ``batch_size`` images per step."""
+        part = copy.copy(self)
+        part.rank, part.world_size, part.batch_size = rank, world_size, batch_size
+        return part
 
     def _indices(self) -> torch.Tensor:
         n = len(self.dataset)

@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from .base import Distiller, default_stage_paths, register_distiller
+from .registry import register_distiller
+from .base import Distiller, default_stage_paths
 from .losses import at_loss
 
 

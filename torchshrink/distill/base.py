@@ -29,17 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..registry import Registry
 from .taps import FeatureTaps, check_match, connector, feature_shapes, resolve_module
-
-
-DISTILLERS = Registry("distillation method")
-
-
-def register_distiller(name: str, needs_input_shape: bool = False):
-    """Register a distiller class (or factory) under ``name``; ``needs_input_shape``: it is built with
-    ``input_shape`` after the two models (its connectors are sized on a dummy input), as FitNets is."""
-    return DISTILLERS.register(name, needs_input_shape=needs_input_shape)
 
 
 def default_stage_paths(model: nn.Module) -> list[str]:

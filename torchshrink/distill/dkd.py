@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .base import Distiller, register_distiller
+from .registry import register_distiller
+from .base import Distiller
 from .losses import dkd_loss
 
 

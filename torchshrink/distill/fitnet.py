@@ -11,11 +11,12 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .base import Distiller, default_stage_paths, register_distiller
+from .registry import register_distiller
+from .base import Distiller, default_stage_paths
 from .losses import feature_mse
 
 
-@register_distiller("fitnet", needs_input_shape=True)
+@register_distiller("fitnet")
 class FitNet(Distiller):
     """FitNets hint training (single stage, hint loss + CE, as in the common CIFAR benchmarks)."""
 

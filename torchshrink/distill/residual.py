@@ -52,7 +52,8 @@ import torch.nn.functional as F
 from ..engine import FitConfig, fit, requires_grad_kept
 from ..errors import ConfigError
 from ..models import create_model
-from .base import DISTILLERS, Distiller, default_stage_paths
+from .base import Distiller, default_stage_paths
+from .registry import DISTILLERS
 from .losses import feature_mse, kd_loss
 from .taps import check_match, connector, feature_shapes
 
@@ -251,7 +252,7 @@ class StudentView(nn.Module):
 def baseline_on_student(pair: nn.Module, teacher: nn.Module, base: str, input_shape: Sequence[int],
                         **kw: Any) -> Distiller:
     """M.1 stage 1 with a registered baseline method training S (+ its connector) only."""
-    from . import make_distiller
+    from .registry import make_distiller
 
     task = make_distiller(base, StudentView(pair), teacher, input_shape, **kw)
     extra = [m for n, m in task.named_children() if n not in ("student", "teacher")]

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch.nn as nn
 
 from ..engine import FitConfig, fit
 from ..errors import ConfigError, suggest
-from .base import DISTILLERS
+from .registry import DISTILLERS
 from .residual import DEFAULT, DEFAULT_SPLIT, ResidualConfig, train_residual
 
 SPLIT_KEYS = ("design", "ratio", "assistants", "budget")
@@ -66,8 +66,9 @@ def residual_config(method: str, **overrides: Any) -> tuple[ResidualConfig, dict
     return cfg, split
 
 
-def distill_residual(teacher: nn.Module, student: dict[str, Any], loaders: Any, fit_cfg: FitConfig,
-                     method: str = "residual", overrides: dict[str, Any] | None = None, split: bool = True,
+def distill_residual(teacher: nn.Module, student: dict[str, Any], train_loader: Any, val_loader: Any,
+                     input_shape: Sequence[int], fit_cfg: FitConfig, method: str = "residual",
+                     overrides: dict[str, Any] | None = None, split: bool = True,
                      out_dir: str | Path | None = None, progress: bool = True, fit_fn: Callable = fit,
                      base_kwargs: dict[str, Any] | None = None, batch_size: int = 64, fuse: bool = True,
                      log: Callable[[str], None] = print,
@@ -86,7 +87,10 @@ def distill_residual(teacher: nn.Module, student: dict[str, Any], loaders: Any, 
     cfg, so = residual_config(method, **(overrides or {}))
     arch = dict(student)
     name = arch.pop("name")
-    c, n_cls, shape = loaders.input_shape[0], loaders.num_classes, loaders.input_shape
+    shape = tuple(input_shape)
+    c = shape[0]
+    n_cls = getattr(teacher, "torchshrink_arch", {}).get("num_classes") or \
+        getattr(teacher, getattr(teacher, "classifier_name", "fc")).out_features
     if split:
         r = split_architecture(name, n_cls, c, shape, features=teacher.num_features, ratio=so["ratio"],
                                design=so["design"], budget=so["budget"], assistants=so["assistants"],
@@ -102,7 +106,7 @@ def distill_residual(teacher: nn.Module, student: dict[str, Any], loaders: Any, 
         split_rec, note = {"design": "separate", "budget": "none", "student": s_arch, "assistant": a_arch}, \
             "no split: the assistant adds its cost to the full student"
     log(f"residual KD ({method}) split: {note}")
-    info = train_residual(pair, teacher, loaders.train, loaders.val, fit_cfg, cfg, shape,
+    info = train_residual(pair, teacher, train_loader, val_loader, fit_cfg, cfg, shape,
                           out_dir=Path(out_dir) if out_dir else None, progress=progress, base_kwargs=base_kwargs,
                           fit_fn=fit_fn, after_phase=after_phase)
     record = {"method": method, "config": dataclasses.asdict(cfg), "split": split_rec,

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
-import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
@@ -278,23 +277,8 @@ def _conv_macs(mod: nn.Module, out: torch.Tensor) -> int:
 
 
 def quick_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """Conv and linear multiply-accumulates of one image through forward hooks (fast; used to rank candidates)."""
-    total = [0]
-
-    def hook(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        total[0] += _conv_macs(mod, out)
-
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-    finally:
-        model.train(was)
-        for h in hs:
-            h.remove()
-    return total[0]
+    """Multiply-accumulates of one image (torch's flop counter, as everywhere in torchshrink)."""
+    return count_macs(model, input_shape)
 
 
 def _assistant_width(build, input_shape: Sequence[int], ws: float, target_macs: float,

@@ -28,8 +28,9 @@ import torch.nn as nn
 
 from ..errors import CheckpointError, DivergenceError
 from ..io import load_checkpoint, save_checkpoint, write_text
-from . import distributed as dist
-from .distributed import EngineConfig
+from ..data.sharding import shard_loader
+from . import procs
+from .ddp import Engine, EngineConfig
 from .evaluate import evaluate
 from .optim import OptimConfig, build_optimizer, build_scheduler
 from .pointwise import pointwise_as_matmul
@@ -53,16 +54,11 @@ class FitConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)  # processes, SyncBN, amp, channels_last, compile
 
     def validate(self) -> list[str]:
-        p = [f"engine.{m}" for m in self.engine.validate()]
-        if self.epochs < 1:
-            p.append(f"epochs: must be >= 1, got {self.epochs}")
-        if not 0 <= self.label_smoothing < 1:
-            p.append(f"label_smoothing: must be in [0, 1), got {self.label_smoothing}")
-        if self.clip_grad < 0:
-            p.append(f"clip_grad: must be >= 0 (0 = off), got {self.clip_grad}")
-        if self.eval_every < 0:
-            p.append(f"eval_every: must be >= 0 (0 = only at the end), got {self.eval_every}")
-        return p
+        from ..config import check_ranges
+
+        return [f"engine.{m}" for m in self.engine.validate()] + check_ranges(self, {
+            "epochs": ">= 1", "label_smoothing": "[0, 1)", "clip_grad": ">= 0 (0 = off)",
+            "eval_every": ">= 0 (0 = only at the end)"})
 
 
 class Callback(Protocol):
@@ -102,7 +98,7 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     """Train ``task`` (wrapped in a cross-entropy :class:`Classifier` if it has no ``forward_train``).
 
     ``progress`` shows a bar per epoch; one summary line per epoch is printed unless ``quiet``.
-    Inside a torch.distributed process group it trains with DDP (see :mod:`torchshrink.engine.distributed`):
+    Inside a torch.distributed process group it trains with DDP (:mod:`torchshrink.engine.ddp`):
     the train loader is sharded, ``train_loader``'s batch size is the global batch, only rank 0 writes.
     """
     cfg = cfg or FitConfig()
@@ -112,11 +108,11 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
 
         raise ConfigError("\n".join(problems))
     task = as_task(task, cfg.label_smoothing)
-    device = dist.resolve_device(cfg.device)
+    device = procs.resolve_device(cfg.device)
     task.to(device)
     torch.manual_seed(cfg.seed)
-    train_loader = dist.shard_loader(train_loader, seed=cfg.seed)
-    is_main = is_main and dist.is_main()
+    train_loader = shard_loader(train_loader, seed=cfg.seed)
+    is_main = is_main and procs.is_main()
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         from ..errors import DataError
@@ -128,7 +124,7 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     start_epoch = 0
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / CHECKPOINT if out is not None else None
-    state = dist.on_main(lambda: load_checkpoint(ckpt_path) if ckpt_path is not None and resume and ckpt_path.exists()
+    state = procs.on_main(lambda: load_checkpoint(ckpt_path) if ckpt_path is not None and resume and ckpt_path.exists()
                          else None)  # read once on rank 0, given to every rank
     if state is not None:
         try:
@@ -144,7 +140,7 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
         start_epoch = int(state["epoch"])
     _call(callbacks, "on_train_start", task, opt)
     step = start_epoch * steps_per_epoch
-    engine = dist.Engine(task, cfg.engine, device)
+    engine = Engine(task, cfg.engine, device)
     try:
         with pointwise_as_matmul(task):  # narrow 1x1 convs off oneDNN's faulty weight-gradient kernel
             _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,

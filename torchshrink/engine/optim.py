@@ -7,6 +7,8 @@ from typing import Iterable
 
 import torch
 
+from ..config import check_ranges
+
 
 @dataclass
 class OptimConfig:
@@ -36,14 +38,8 @@ class OptimConfig:
             p.append(f"schedule: must be 'step', 'cosine' or 'constant', got {self.schedule!r}")
         if not self.lr > 0 or not math.isfinite(self.lr):
             p.append(f"lr: must be a positive number, got {self.lr}")
-        if self.weight_decay < 0:
-            p.append(f"weight_decay: must be >= 0, got {self.weight_decay}")
-        if not 0 <= self.momentum < 1:
-            p.append(f"momentum: must be in [0, 1), got {self.momentum}")
-        if self.warmup_epochs < 0:
-            p.append(f"warmup_epochs: must be >= 0, got {self.warmup_epochs}")
-        if not 0 < self.gamma <= 1:
-            p.append(f"gamma: must be in (0, 1], got {self.gamma}")
+        p += check_ranges(self, {"weight_decay": ">= 0", "momentum": "[0, 1)", "warmup_epochs": ">= 0",
+                                 "gamma": "(0, 1]"})
         if list(self.milestones) != sorted(self.milestones):
             p.append(f"milestones: must be increasing, got {self.milestones}")
         return p

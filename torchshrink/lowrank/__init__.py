@@ -3,17 +3,16 @@
 Methods (one file each): truncated SVD of Linear and 1x1 layers (:mod:`.svd`), Tucker-2 (:mod:`.tucker`)
 and CP (:mod:`.cp`) of convolutions, depthwise-separable and bottleneck compact filters
 (:mod:`.compact`); rank selection by energy, compression rate, MACs budget or VBMF (:mod:`.rank`,
-:mod:`.vbmf`); :func:`factorize_` applies them with measured per-layer choice; :func:`recover`
-fine-tunes the result with the original model as teacher.
+:mod:`.vbmf`); :func:`factorize_` applies them through the layer-replacement engine (measured per-layer
+choice); recovery fine-tuning is :func:`torchshrink.engine.recover`.
 """
 from .base import METHODS, Factorized, Method
 from .compact import Bottleneck, DepthwiseSeparable
 from .cp import CP
-from .factorize import FactorizeConfig, FactorizeReport, LayerReport, factorize_, trace_shapes
+from .factorize import FactorizeConfig, factorize_
 from .rank import SELECTORS, select_ranks
-from .recover import kd_task, recover
 from .svd import SVD
 from .tucker import Tucker2
 
-__all__ = ["CP", "METHODS", "SELECTORS", "SVD", "Bottleneck", "DepthwiseSeparable", "FactorizeConfig", "FactorizeReport",
-           "Factorized", "LayerReport", "Method", "Tucker2", "factorize_", "kd_task", "recover", "select_ranks", "trace_shapes"]
+__all__ = ["CP", "METHODS", "SELECTORS", "SVD", "Bottleneck", "DepthwiseSeparable", "FactorizeConfig", "Factorized",
+           "Method", "Tucker2", "factorize_", "select_ranks"]

@@ -23,6 +23,8 @@ METHODS = Registry("factorization method")
 class Factorized(nn.Sequential):
     """A chain of layers that replaced one dense layer; ``method`` and ``ranks`` say how it was made."""
 
+    replaces_layer = True  # the layer-replacement engine never replaces layers inside it
+
     def __init__(self, method: str, ranks: Sequence[int], layers: dict[str, nn.Module]) -> None:
         super().__init__(*[])
         for k, v in layers.items():

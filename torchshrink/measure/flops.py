@@ -1,32 +1,34 @@
 """FLOPs and MACs through ``torch.utils.flop_counter`` (convolutions, matmuls, attention; 1 MAC = 2 FLOPs)."""
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..inputs import ExampleLike, as_example, model_device
+
 
 @torch.no_grad()
-def count_flops(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> int:
-    """FLOPs of one forward pass on a (batch_size, *input_shape) input, as counted by torch.
+def count_flops(model: nn.Module, example: ExampleLike, batch_size: int = 1) -> int:
+    """FLOPs of one eval-mode forward pass on ``example`` (a tensor, tuple/dict of tensors, or an input shape)
+    resized to ``batch_size``, as counted by torch.
 
     >>> count_flops(nn.Linear(4, 3), (4,))
     24
+    >>> count_flops(nn.Embedding(10, 4), torch.zeros(1, 6, dtype=torch.long))
+    0
     """
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    x = torch.zeros(batch_size, *input_shape, device=device)
+    x = as_example(example, batch_size=batch_size, device=model_device(model))
     was_training = model.training
     model.eval()
     try:
         with FlopCounterMode(display=False) as counter:
-            model(x)
+            x.run(model)
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
 
 
-def count_macs(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> int:
-    """Multiply-accumulates of one forward pass per ``batch_size`` images (FLOPs / 2)."""
-    return count_flops(model, input_shape, batch_size) // 2
+def count_macs(model: nn.Module, example: ExampleLike, batch_size: int = 1) -> int:
+    """Multiply-accumulates of one forward pass per ``batch_size`` examples (FLOPs / 2)."""
+    return count_flops(model, example, batch_size) // 2

@@ -10,10 +10,12 @@ import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
+
+from ..inputs import Example, ExampleLike, as_example
 
 
 @dataclass
@@ -45,29 +47,47 @@ def _summary(times: list[float], batch_size: int, threads: int) -> Latency:
     return Latency(1000 * statistics.median(times), 1000 * qs[0], 1000 * qs[-1], len(times), batch_size, threads)
 
 
-def _timer(model: nn.Module, x: torch.Tensor):
-    cuda = x.is_cuda
+def _timer(model: nn.Module, x: Example):
+    cuda = x.device.type == "cuda"
 
     @torch.inference_mode()
     def once() -> float:
         if cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            model(x)
+            x.run(model)
             end.record()
             torch.cuda.synchronize()
             return start.elapsed_time(end) / 1000.0
         t0 = time.perf_counter()
-        model(x)
+        x.run(model)
         return time.perf_counter() - t0
 
     return once
 
 
-def latency_many(models: dict[str, nn.Module], input_shape: Sequence[int], batch_size: int = 1, repeats: int = 30,
+def batch_of(example: ExampleLike, n: int) -> Any:
+    """A batch of ``n`` inputs made of ``example``'s rows (repeated as needed), e.g. to time at batch ``n``.
+
+    >>> batch_of(torch.arange(3).view(3, 1), 5).flatten().tolist()
+    [0, 1, 2, 0, 1]
+    """
+    return as_example(example).batch(n).value
+
+
+def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size: int = 1, repeats: int = 30,
                  warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
-                 min_seconds: float = 0.0, channels_last: bool = False) -> dict[str, Latency]:
-    """Latency of each model, measured round-robin so that all see the same machine conditions.
+                 min_seconds: float = 0.0, channels_last: bool = False, block: int = 1,
+                 real: bool = False) -> dict[str, Latency]:
+    """Latency of each model on ``example`` at ``batch_size``, measured round-robin so all see the same conditions.
+
+    ``example`` is a tensor, a tuple or dict of tensors, or an input shape (see :mod:`torchshrink.inputs`); its
+    float tensors are replaced by random values of the same shape (``real``: its rows are used as they are),
+    integer tensors (token ids) are kept. Models in other runtimes (ONNX Runtime, see :mod:`torchshrink.deploy`)
+    are timed by the same loop with the same ``threads``. ``block > 1`` runs each model ``block`` times in a row
+    per round and times all but the first: models in different runtimes have different thread pools, and the first
+    call after a switch pays for the other pool's threads still winding down, which a deployed model, alone in its
+    runtime, does not (``repeats`` then counts rounds, each giving ``block - 1`` times).
 
     ``channels_last=True`` times copies of the models and an input in the channels-last memory format (NHWC),
     the layout oneDNN's CPU kernels work in; the default is PyTorch's NCHW, as a model comes.
@@ -76,11 +96,12 @@ def latency_many(models: dict[str, nn.Module], input_shape: Sequence[int], batch
     >>> sorted(r), r["a"].repeats
     (['a', 'b'], 5)
     """
-    x = torch.randn(batch_size, *input_shape, device=device)
+    x = as_example(example, batch_size=batch_size)
+    x = (x if real else x.random_like(torch.Generator().manual_seed(0))).to(device)
     if channels_last:
-        if x.dim() != 4:
-            raise ValueError(f"channels_last timing needs image inputs (C, H, W); got input shape {tuple(input_shape)}")
-        x = x.contiguous(memory_format=torch.channels_last)
+        if not x.is_image:
+            raise ValueError(f"channels_last timing needs image inputs (B, C, H, W); got {x.describe()}")
+        x = x.channels_last()
         models = {k: copy.deepcopy(m).to(memory_format=torch.channels_last) for k, m in models.items()}
     for m in models.values():
         m.eval()
@@ -94,12 +115,17 @@ def latency_many(models: dict[str, nn.Module], input_shape: Sequence[int], batch
         r = 0
         while r < repeats or time.perf_counter() - t_start < min_seconds:
             for k, t in timers.items():
-                times[k].append(t())
+                if block > 1:
+                    t()  # the switch from the previous model's runtime: not timed
+                    times[k].extend(t() for _ in range(block - 1))
+                else:
+                    times[k].append(t())
             r += 1
     return {k: _summary(v, batch_size, n_threads) for k, v in times.items()}
 
 
-def measure_latency(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, repeats: int = 30,
-                    warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu") -> Latency:
+def measure_latency(model: nn.Module, example: ExampleLike, batch_size: int = 1, repeats: int = 30,
+                    warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
+                    real: bool = False) -> Latency:
     """Latency of one model; see :func:`latency_many` to compare models fairly."""
-    return latency_many({"m": model}, input_shape, batch_size, repeats, warmup, threads, device)["m"]
+    return latency_many({"m": model}, example, batch_size, repeats, warmup, threads, device, real=real)["m"]

@@ -1,13 +1,19 @@
-"""One call that measures a model: ``measure(model, input_shape, loader=...) -> Measurement``."""
+"""One call that measures a model: ``measure(model, example_inputs, loader=...) -> Measurement``.
+
+A model prepared for another runtime (:mod:`torchshrink.deploy`: channels-last, torch.compile, ONNX Runtime) is
+measured as deployed: timed and evaluated in that runtime, its size the file it is shipped as, and the row names
+its runtime.
+"""
 from __future__ import annotations
 
 import platform
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import torch
 import torch.nn as nn
 
+from ..inputs import ExampleLike
 from .counts import bytes_in_memory, bytes_on_disk, count_nonzero, count_params
 from .flops import count_macs
 from .latency import latency_many
@@ -33,55 +39,64 @@ class Measurement:
     latency_spread_b1: tuple[float, float] | None = None
     latency_spread_bn: tuple[float, float] | None = None
     extra: dict[str, Any] | None = None
+    runtime: str = "eager"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def measure_many(models: dict[str, nn.Module], input_shape: Sequence[int], loader: Iterable | None = None,
+def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Iterable | None = None,
                  batch_size: int = 64, repeats: int = 30, warmup: int = 5, threads: int | None = None,
                  device: str | torch.device = "cpu", size_bytes: dict[str, int] | None = None,
                  macs: dict[str, int] | None = None, train_time_per_epoch_s: dict[str, float] | None = None,
                  latency: bool = True, repeats_bn: int | None = None,
-                 channels_last: bool = False) -> dict[str, Measurement]:
-    """Measure several models; their latencies are timed interleaved so the ratios are fair.
+                 channels_last: bool = False, block: int | None = None, real: bool = False) -> dict[str, Measurement]:
+    """Measure several models on ``example`` (a tensor, tuple/dict of tensors, or an input shape); their latencies
+    are timed interleaved so the ratios are fair.
 
     ``size_bytes``/``macs`` override the defaults for models whose own file format or kernels the
     generic counters cannot see (packed int8, sparse files); ``loader`` adds top-1/top-5. Batch ``batch_size``
     is timed ``repeats_bn`` times (default a third of ``repeats``, at least 5); ``channels_last`` times the
-    models in the NHWC memory format (see :func:`~torchshrink.measure.latency.latency_many`).
+    models in the NHWC memory format; ``block`` and ``real`` as in :func:`~torchshrink.measure.latency.latency_many`
+    (``block`` default: 3 when the models run in different thread pools, PyTorch's and ONNX Runtime's, else 1).
     """
+    from ..deploy.base import Deployed, runtime_of, timing_block
     from ..engine.evaluate import evaluate
 
+    block = timing_block(models.values()) if block is None else block
     size_bytes, macs, tpe = size_bytes or {}, macs or {}, train_time_per_epoch_s or {}
     lat1 = latn = {}
     if latency:
-        lat1 = latency_many(models, input_shape, 1, repeats, warmup, threads, device, channels_last=channels_last)
-        latn = latency_many(models, input_shape, batch_size, repeats_bn or max(5, repeats // 3), max(1, warmup // 2),
-                            threads, device, channels_last=channels_last)
+        lat1 = latency_many(models, example, 1, repeats, warmup, threads, device, channels_last=channels_last,
+                            block=block, real=real)
+        latn = latency_many(models, example, batch_size, repeats_bn or max(5, repeats // 3), max(1, warmup // 2),
+                            threads, device, channels_last=channels_last, block=block, real=real)
     out = {}
     for name, m in models.items():
         acc = evaluate(m, loader, device) if loader is not None else {}
-        n_macs = macs.get(name)
-        if n_macs is None:
+        seen = m.counts() if isinstance(m, Deployed) else None  # an ONNX model's weights hide in its bytes
+        n_macs = macs.get(name, seen.get("macs") if seen else None)
+        if n_macs is None and not seen:
             try:
-                n_macs = count_macs(m, input_shape) or None  # 0: kernels the counter cannot see (quantized ops)
+                n_macs = count_macs(m, example) or None  # 0: kernels the counter cannot see (quantized ops)
             except Exception:  # kernels the flop counter cannot trace
                 n_macs = None
+        shipped = m.artifact_bytes() if isinstance(m, Deployed) else None
         l1, ln = lat1.get(name), latn.get(name)
         out[name] = Measurement(
-            name=name, params=count_params(m), nonzero_params=count_nonzero(m), bytes_memory=bytes_in_memory(m),
-            size_bytes=size_bytes.get(name, bytes_on_disk(m)), macs=n_macs,
+            name=name, params=seen["params"] if seen else count_params(m),
+            nonzero_params=seen["nonzero_params"] if seen else count_nonzero(m), bytes_memory=bytes_in_memory(m),
+            size_bytes=size_bytes.get(name, shipped or bytes_on_disk(m)), macs=n_macs,
             latency_ms_b1=l1.median_ms if l1 else None, latency_ms_bn=ln.median_ms if ln else None,
             batch_size=batch_size, threads=(l1.threads if l1 else torch.get_num_threads()),
             top1=acc.get("top1"), top5=acc.get("top5"), train_time_per_epoch_s=tpe.get(name),
             latency_spread_b1=(l1.p10_ms, l1.p90_ms) if l1 else None,
-            latency_spread_bn=(ln.p10_ms, ln.p90_ms) if ln else None,
+            latency_spread_bn=(ln.p10_ms, ln.p90_ms) if ln else None, runtime=runtime_of(m),
         )
     return out
 
 
-def measure(model: nn.Module, input_shape: Sequence[int], loader: Iterable | None = None, name: str = "model",
+def measure(model: nn.Module, example: ExampleLike, loader: Iterable | None = None, name: str = "model",
             **kwargs: Any) -> Measurement:
     """Measure one model (see :func:`measure_many` for the options).
 
@@ -92,7 +107,7 @@ def measure(model: nn.Module, input_shape: Sequence[int], loader: Iterable | Non
     """
     one = {k: {name: v} for k, v in kwargs.items() if k in ("size_bytes", "macs", "train_time_per_epoch_s") and v is not None}
     rest = {k: v for k, v in kwargs.items() if k not in ("size_bytes", "macs", "train_time_per_epoch_s")}
-    return measure_many({name: model}, input_shape, loader, **one, **rest)[name]
+    return measure_many({name: model}, example, loader, **one, **rest)[name]
 
 
 def machine_info() -> dict[str, Any]:

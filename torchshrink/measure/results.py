@@ -1,8 +1,9 @@
 """The benchmark results format every ``bench/*.py`` writes.
 
 ``bench/results/<bench>.json`` = ``{"meta": {...}, "rows": [...]}`` with one row per trained or measured
-model (at least name, method, seed, top1, params, macs, size_bytes, latency_ms_b1, latency_ms_b64;
-for a compressed model also alpha, size_ratio, macs_ratio, speedup_b1, speedup_b64, top1_drop), and
+model (at least name, method, seed, top1, params, macs, size_bytes, latency_ms_b1, latency_ms_b64; the runtime
+it was timed in, ``eager`` for PyTorch eager, see :mod:`torchshrink.deploy`; for a compressed model also alpha,
+size_ratio, macs_ratio, speedup_b1, speedup_b64, top1_drop), and
 ``<bench>.md``: the same as a readable table under the settings it was produced with.
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ def result_row(m: Measurement, method: str, seed: int | None, base: Measurement 
 
     ``latency_ms_b64`` is the latency at the measurement's batch size, which benchmarks set to 64.
     """
-    row: dict[str, Any] = {"name": m.name, "method": method, "seed": seed, "top1": m.top1, "params": m.nonzero_params,
+    row: dict[str, Any] = {"name": m.name, "method": method, "runtime": m.runtime, "seed": seed, "top1": m.top1,
+                           "params": m.nonzero_params,
                            "params_total": m.params, "macs": m.macs, "size_bytes": m.size_bytes,
                            "latency_ms_b1": m.latency_ms_b1, "latency_ms_b64": m.latency_ms_bn}
     if m.train_time_per_epoch_s is not None:

@@ -50,12 +50,12 @@ def format_table(measurements: Sequence[Any], base: Any | None = None) -> str:
         return ""
     base = base if base is not None else measurements[0]
     n = measurements[0].batch_size
-    header = ["model", "top-1 %", "params", "size", "MACs", "lat b1 ms", f"lat b{n} ms", "alpha", "beta",
+    header = ["model", "runtime", "top-1 %", "params", "size", "MACs", "lat b1 ms", f"lat b{n} ms", "alpha", "beta",
               "delta b1", f"delta b{n}", "delta train"]
     rows = []
     for m in measurements:
         c = compare(base, m)
-        rows.append([m.name, _f(m.top1), fmt_count(m.nonzero_params), fmt_bytes(m.size_bytes), fmt_count(m.macs),
+        rows.append([m.name, getattr(m, "runtime", "eager"), _f(m.top1), fmt_count(m.nonzero_params), fmt_bytes(m.size_bytes), fmt_count(m.macs),
                      _f(m.latency_ms_b1, ".3f"), _f(m.latency_ms_bn, ".2f"), _f(c.alpha, ".2f", "x"),
                      _f(c.beta, ".2f"), _f(c.speedup_b1, ".2f", "x"), _f(c.speedup_bn, ".2f", "x"),
                      _f(c.speedup_train, ".2f", "x")])

@@ -90,7 +90,8 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     return model
 
 
-METHOD_PACKAGES = ("prune", "quant", "lowrank", "structured", "transfer", "distill", "share", "compact", "pipeline")
+METHOD_PACKAGES = ("prune", "quant", "lowrank", "structured", "transfer", "distill", "share", "compact", "pipeline",
+                   "deploy")
 
 
 def _import_methods() -> None:

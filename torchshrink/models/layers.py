@@ -32,3 +32,10 @@ class HeadMixin:
 def scaled(c: int, width: float) -> int:
     """Channel count ``c`` scaled by ``width``, at least 1."""
     return max(1, int(round(c * width)))
+
+
+def kaiming_init_(model: nn.Module) -> None:
+    """He initialisation (fan-out, ReLU) of every convolution, as the CIFAR ResNet/WRN papers do."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

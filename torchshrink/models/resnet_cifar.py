@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import HeadMixin, scaled
+from .layers import HeadMixin, kaiming_init_, scaled
 from .registry import register_model
 
 
@@ -55,9 +55,7 @@ class CifarResNet(HeadMixin, nn.Module):
             cin = cout
         self.fc = nn.Linear(cin, num_classes)
         self.num_features = cin
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init_(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W) -> (B, C_K, H/4, W/4)
         x = self.relu(self.bn1(self.conv1(x)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import HeadMixin, scaled
+from .layers import HeadMixin, kaiming_init_, scaled
 from .registry import register_model
 
 
@@ -52,9 +52,7 @@ class WideResNet(HeadMixin, nn.Module):
             cin = cout
         self.fc = nn.Linear(cin, num_classes)
         self.num_features = cin
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init_(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 import torch.nn as nn
 import yaml
 
@@ -25,34 +24,16 @@ SMALL_DATA = 200_000  # images: below this, training from scratch favours distil
 
 def profile_model(model: nn.Module, input_shape: Sequence[int]) -> dict[str, dict[str, int]]:
     """Parameters and MACs (batch 1) of the leaf modules, summed by layer type (Conv2d, Linear, ...)."""
+    from ..measure.trace import trace_layers
+
+    leaves = {n: m for n, m in model.named_modules() if next(m.children(), None) is None
+              and any(True for _ in m.parameters(recurse=False))}
+    traces = trace_layers(model, input_shape, types=tuple({type(m) for m in leaves.values()}) or (nn.Linear,))
     params: dict[str, int] = defaultdict(int)
     macs: dict[str, int] = defaultdict(int)
-    hooks = []
-
-    def hook(m: nn.Module, inp: Any, out: Any) -> None:
-        kind = type(m).__name__
-        if isinstance(m, nn.Conv2d):
-            macs[kind] += out.numel() // out.shape[0] * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-        elif isinstance(m, nn.Linear):
-            macs[kind] += out.numel() // out.shape[0] * m.in_features
-        else:
-            macs[kind] += 0
-
-    for m in model.modules():
-        if next(m.children(), None) is None:
-            n = sum(p.numel() for p in m.parameters(recurse=False))
-            if n:
-                params[type(m).__name__] += n
-                hooks.append(m.register_forward_hook(hook))
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-    finally:
-        model.train(was)
-        for h in hooks:
-            h.remove()
+    for name, m in leaves.items():
+        params[type(m).__name__] += sum(p.numel() for p in m.parameters(recurse=False))
+        macs[type(m).__name__] += traces[name].macs if name in traces else 0
     return {"params": dict(params), "macs": {k: macs.get(k, 0) for k in params}}
 
 
@@ -77,7 +58,7 @@ def _share(d: dict[str, int], kind: str) -> float:
 def advise(model_source: dict[str, Any], data: dict[str, Any], model: nn.Module, input_shape: Sequence[int],
            train_images: int, pretrained: bool, out: str = "runs/advised") -> Advice:
     """Build a recipe for ``model`` on ``data`` (``train_images`` images); ``pretrained``: the model is trained."""
-    from .recipe import STEPS
+    from .registry import STEPS
 
     prof = profile_model(model, input_shape)
     lin_p, conv_m = _share(prof["params"], "Linear"), _share(prof["macs"], "Conv2d")
@@ -95,8 +76,8 @@ def advise(model_source: dict[str, Any], data: dict[str, Any], model: nn.Module,
         if lin_p > 0.5:
             reasons.append("Most parameters sit in Linear layers: truncated SVD of those layers (factorize) removes "
                            "them cheaply before pruning the convolutions.")
-            steps.append({"factorize": {"method": "svd", "energy": 0.9}})
-        steps.append({"prune": {"ratio": 0.3 if conv_m > 0.5 else 0.5, "kind": "structured"}})
+            steps.append({"factorize": {"linear": "svd", "conv": "none", "energy": 0.9}})
+        steps.append({"prune": {"method": "structured", "ratio": 0.3 if conv_m > 0.5 else 0.5}})
         steps.append({"finetune": {"epochs": 2 if small else 1, "lr": 0.01}})
     else:
         epochs = 10 if train_images < 20_000 else 5 if small else 2
@@ -113,10 +94,10 @@ def advise(model_source: dict[str, Any], data: dict[str, Any], model: nn.Module,
             reasons.append("Training from scratch on a large data set: train the model itself, then prune and quantize.")
             recipe["model"] = model_source
             steps.append({"train": {"epochs": epochs}})
-        steps.append({"prune": {"ratio": 0.5, "kind": "structured"}})
+        steps.append({"prune": {"method": "structured", "ratio": 0.5}})
         steps.append({"finetune": {"epochs": max(1, epochs // 3), "lr": 0.01}})
     reasons.append("The methods combine: pruning then int8 quantization multiplies their savings (prune + quantize).")
-    steps.append({"quantize": {"bits": 8, "method": "ptq"}})
+    steps.append({"quantize": {"method": "ptq", "engine": "auto"}})
     steps.append({"export": {}})
     kept = []
     for s in steps:

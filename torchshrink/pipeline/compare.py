@@ -73,7 +73,7 @@ def compare_runs(folders: list[str | Path], out: str | Path, overwrite: bool = F
     trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     from .report import CSS
 
-    css = CSS.replace("th:nth-child(-n+2),td:nth-child(-n+2)", "th:nth-child(-n+3),td:nth-child(-n+3)")
+    css = CSS.replace("th:nth-child(-n+3),td:nth-child(-n+3)", "th:nth-child(-n+4),td:nth-child(-n+4)")
     write_text(out / "compare.html", f"<!doctype html><html><head><meta charset='utf-8'><title>comparison</title><style>{css}"
                f"</style></head><body><h1>torchshrink: comparison of runs</h1><table><thead><tr>{th}</tr></thead><tbody>"
                f"{trs}</tbody></table><p class=small>{html.escape(note)}</p><div class=grid>"

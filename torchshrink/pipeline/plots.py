@@ -19,6 +19,14 @@ MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 STYLES = ["-", "--", ":", "-."]  # overlapping lines (an unchanged layer in two stages) stay visible
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write and close a figure; returns its path."""
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of the points no other point beats (lower cost x and higher accuracy y), by increasing cost."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
@@ -126,10 +134,7 @@ def tradeoff(points: list[dict[str, Any]], x_key: str, xlabel: str, path: Path, 
     ax.grid(True, alpha=0.3)
     if front:
         ax.legend(fontsize=8, loc="best", framealpha=0.85)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def layers(stages: list[dict[str, Any]], path: Path) -> Path | None:
@@ -168,10 +173,7 @@ def layers(stages: list[dict[str, Any]], path: Path) -> Path | None:
     axes[-1].set_xticks(range(len(names)))
     axes[-1].set_xticklabels(names, rotation=90, fontsize=7)
     axes[-1].set_xlabel("layer")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def curves(stages: list[dict[str, Any]], path: Path) -> Path | None:
@@ -195,7 +197,4 @@ def curves(stages: list[dict[str, Any]], path: Path) -> Path | None:
         a.grid(True, alpha=0.3)
         a.xaxis.get_major_locator().set_params(integer=True)
     a1.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -9,133 +9,40 @@ A recipe is a YAML mapping::
     steps:
       - train: {target: teacher, epochs: 6}
       - distill: {method: residual, epochs: 6}
-      - prune: {ratio: 0.5}
-      - quantize: {bits: 8}
+      - prune: {method: structured, macs: 0.5, recover: {epochs: 2, distiller: kd}}
+      - quantize: {method: ptq, engine: auto}
       - export: {}
 
 Each step is ``- NAME: {settings}`` (or ``- {step: NAME, ...settings}``); ``label`` names its stage
 in the report; ``branch: true`` makes the step a side branch: its model is measured in the report
 next to the others, but the steps after it go on from the model before it (e.g. plain training and
-KD beside residual KD, all from the same untrained model). Adding a step is one decorated function
-(see :func:`register_step`).
-:func:`check_recipe` validates everything (names, types, ranges, data present, step order) and
+KD beside residual KD, all from the same untrained model). The compression steps (prune, quantize, factorize,
+structure, transfer, distill) take ``method:`` and that method's settings, the same names as the CLI's flags.
+Adding a step is one decorated function (:func:`torchshrink.pipeline.registry.register_step`).
+:func:`validate_recipe` validates everything (names, types, ranges, data present, step order) and
 returns *all* problems, one line each, before any training.
 
 >>> r = parse_recipe({"data": {"name": "synthetic"}, "model": {"name": "resnet8"},
 ...                   "steps": [{"train": {"epochs": 1}}, {"prune": {"ratio": 7}}]}, collect := [])
 >>> [p for p in collect if "ratio" in p]
-['steps[2] prune: ratio: must be in (0, 1), got 7.0']
+['steps[2] prune: ratio: must be in [0, 1), got 7.0']
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import from_dict, load_yaml
 from ..data import DataConfig
+from ..engine.ddp import EngineConfig
 from ..errors import ConfigError, suggest
-from ..registry import Registry
-
-STEPS = Registry("pipeline step")
-
-
-@dataclass
-class StepInfo:
-    """What the runner and the validator know about a registered step.
-
-    fn(ctx, cfg) -> StepOutput does the work; ``config`` is its settings dataclass; ``requires``
-    names the modules (and attributes, ``module:attr``) it calls, checked by :meth:`missing`;
-    ``needs_teacher``: it reads ``ctx.teacher``; ``after_quantize``: it may follow a quantize step;
-    ``stage``: its result is a new stage measured in the report.
-    """
-
-    name: str
-    fn: Callable[..., Any]
-    config: type
-    requires: tuple[str, ...] = ()
-    needs_teacher: bool = False
-    after_quantize: bool = False
-    stage: bool = True
-    help: str = ""
-
-    def missing(self) -> str | None:
-        """A sentence naming what this install lacks to run the step, or None."""
-        for req in self.requires:
-            mod, _, attr = req.partition(":")
-            try:
-                m = importlib.import_module(mod)
-            except ImportError:
-                return f"needs {mod}, which this version of torchshrink does not have yet"
-            for a in filter(None, attr.split(",")):
-                if not hasattr(m, a):
-                    return f"needs {mod}.{a}, which this version of torchshrink does not have yet"
-        return None
-
-
-def register_step(name: str, config: type, *, requires: tuple[str, ...] = (), needs_teacher: bool = False,
-                  after_quantize: bool = False, stage: bool = True) -> Callable:
-    """Register ``fn(ctx: StepContext, cfg) -> StepOutput`` as recipe step ``name`` with settings ``config``.
-
-    >>> from dataclasses import dataclass
-    >>> @dataclass
-    ... class NoSettings:
-    ...     pass
-    >>> @register_step("_doc_noop", NoSettings, stage=False)
-    ... def noop(ctx, cfg):
-    ...     return None
-    >>> STEPS.get("_doc_noop").stage
-    False
-    """
-
-    def deco(fn: Callable) -> Callable:
-        doc = (fn.__doc__ or "").strip().splitlines()
-        STEPS.register(name)(StepInfo(name, fn, config, tuple(requires), needs_teacher, after_quantize, stage,
-                                      doc[0] if doc else ""))
-        return fn
-
-    return deco
-
-
-@dataclass
-class ModelSource:
-    """Where a model comes from: a registry ``name`` (+ ``kwargs``) or a file ``path`` written by save_model."""
-
-    name: str | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    path: str | None = None
-
-    def validate(self) -> list[str]:
-        from ..models import MODELS
-
-        if (self.name is None) == (self.path is None):
-            return ["give exactly one of name (a registry model) or path (a saved model file)"]
-        if self.path is not None:
-            return [] if Path(self.path).is_file() else [f"path: {self.path!r} does not exist; train it first or fix the path"]
-        if self.name.startswith(("tv:", "timm:")) or self.name in MODELS:
-            return []
-        return [f"name: unknown model {self.name!r}{suggest(self.name, MODELS)}; see `torchshrink models` for valid names"]
-
-
-@dataclass
-class MeasureSettings:
-    """How the stages are measured side by side at the end (latency at batch 1 and ``batch_size``)."""
-
-    batch_size: int = 64
-    repeats: int = 30
-    latency: bool = True
-
-    def validate(self) -> list[str]:
-        p = []
-        if self.batch_size < 1:
-            p.append(f"batch_size: must be >= 1, got {self.batch_size}")
-        if self.repeats < 1:
-            p.append(f"repeats: must be >= 1, got {self.repeats}")
-        return p
-
+from . import steps as _steps  # noqa: F401  (registers the built-in steps)
+from .registry import STEPS
+from .steps.evaluate import MeasureSettings
+from .sources import ModelSource
 
 @dataclass
 class StepSpec:
@@ -159,6 +66,7 @@ class Recipe:
     threads: int = 0
     device: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)  # how every training step runs (amp, compile, ...)
     model: ModelSource | None = None
     teacher: ModelSource | None = None
     measure: MeasureSettings = field(default_factory=MeasureSettings)
@@ -192,16 +100,16 @@ def _split_step(i: int, item: Any, problems: list[str]) -> tuple[str, dict[str, 
 
 def parse_recipe(data: dict[str, Any], problems: list[str]) -> Recipe:
     """Parse a recipe mapping, appending every problem (one line each) to ``problems``; never raises."""
-    from . import steps as _  # noqa: F401  (register the built-in steps)
-
     data = dict(data or {})
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{_shown(key)}: unknown recipe setting{suggest(str(key), _TOP_KEYS)}; valid settings: "
                             f"{', '.join(sorted(_TOP_KEYS))}")
-    top = {k: v for k, v in data.items() if k in _TOP_KEYS and k not in ("steps", "model", "teacher", "data", "measure")}
+    top = {k: v for k, v in data.items() if k in _TOP_KEYS and k not in ("steps", "model", "teacher", "data", "measure",
+                                                                         "engine")}
     recipe = from_dict(Recipe, top, collect=problems) or Recipe()
     recipe.data = _sub(DataConfig, data.get("data"), "data", problems) or DataConfig()
+    recipe.engine = _sub(EngineConfig, data.get("engine"), "engine", problems) or EngineConfig()
     recipe.measure = _sub(MeasureSettings, data.get("measure"), "measure", problems) or MeasureSettings()
     for role in ("model", "teacher"):
         if data.get(role) is not None:
@@ -231,9 +139,9 @@ def parse_recipe(data: dict[str, Any], problems: list[str]) -> Recipe:
             continue
         info = STEPS.get(name)
         sub: list[str] = []
-        cfg = from_dict(info.config, settings, collect=sub)
+        cfg = info.parse(settings, sub)
         problems.extend(f"{where}: {p}" for p in sub)
-        if branch and not info.stage:
+        if branch and not info.makes_model:
             problems.append(f"{where}: branch: only a step that makes a model (train, distill, prune, ...) can be a "
                             "branch; remove 'branch: true'")
             branch = False
@@ -269,12 +177,14 @@ def _shown(name: Any) -> str:
 
 
 def check_order(recipe: Recipe) -> list[str]:
-    """Problems with the order of the steps and the sources they need (one line each)."""
+    """Problems with the order of the steps and the sources they need (one line each), read from the flags each
+    step declares (:mod:`torchshrink.pipeline.registry`)."""
     p = []
     if recipe.model is None and any(s.settings is not None and getattr(s.settings, "target", "model") == "model"
                                     for s in recipe.steps):
         p.append("model: the recipe has no model; add 'model: {name: resnet8}' or 'model: {path: FILE}'")
-    teacher_ready = recipe.teacher is not None and recipe.teacher.path is not None
+    teacher_ready = recipe.teacher is not None and (recipe.teacher.path is not None  # a trained file, or weights
+                                                    or bool(recipe.teacher.kwargs.get("pretrained")))
     quantized_at = None
     for s in recipe.steps:
         info = STEPS.get(s.name)
@@ -283,21 +193,21 @@ def check_order(recipe: Recipe) -> list[str]:
         if target == "teacher":
             if recipe.teacher is None:
                 p.append(f"{where}: target is 'teacher' but the recipe has no teacher; add 'teacher: {{name: resnet20}}'")
-            elif s.name in ("train", "finetune") and not s.branch:
+            elif info.makes_model and not s.branch:
                 teacher_ready = True
             continue
-        uses_teacher = info.needs_teacher or bool(getattr(s.settings, "kd", False))
-        if uses_teacher and not teacher_ready:
+        if s.settings is not None and info.flag("needs_teacher", s.settings) and not teacher_ready:
             if recipe.teacher is None:
                 p.append(f"{where}: needs a teacher; add 'teacher: {{path: FILE}}' or 'teacher: {{name: ...}}' with a "
                          "'train: {target: teacher}' step before it")
             else:
                 p.append(f"{where}: needs a trained teacher; give teacher.path or put a 'train: {{target: teacher}}' step before it")
         if quantized_at is not None and not info.after_quantize:
-            p.append(f"{where}: cannot follow the quantize step (steps[{quantized_at}]); a quantized model can only be "
-                     "evaluated, measured or exported, so move this step before quantize")
-        if s.name == "quantize" and not s.branch:
-            quantized_at = s.index
+            q = quantized_at
+            p.append(f"{where}: cannot follow the {q.name} step (steps[{q.index}]), which made an int8 model; a "
+                     f"quantized model can only be evaluated, measured or exported, so move this step before {q.name}")
+        if s.settings is not None and info.flag("quantizes", s.settings) and not s.branch:
+            quantized_at = s
     return p
 
 
@@ -305,6 +215,7 @@ def check_sources(recipe: Recipe) -> list[str]:
     """Problems found by loading the data and building the models (data present, model options valid)."""
     from ..data import build_loaders
     from ..errors import TorchshrinkError
+    from .sources import build_source
 
     p: list[str] = []
     try:
@@ -315,8 +226,6 @@ def check_sources(recipe: Recipe) -> list[str]:
         return [f"data: {str(e).splitlines()[0]}"]
     except Exception as e:  # a broken data folder: say what, never a traceback
         return [f"data: the data set could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:160]})"]
-    from .runner import build_source
-
     for role in ("teacher", "model"):
         src = getattr(recipe, role)
         if src is None:

@@ -1,7 +1,8 @@
 """The report of a run: ``report.md`` and ``report.html`` with a table of every stage and the figures.
 
 Written from ``stages.json`` alone, so ``write_report(run_dir)`` can be rerun at any time.
-Columns: top-1, its change against the base (first) stage, non-zero parameters, size on disk, MACs,
+Columns: the runtime the stage was timed in (``eager``: PyTorch eager; see :mod:`torchshrink.deploy`), top-1, its
+change against the base (first) stage, non-zero parameters, size on disk, MACs,
 latency at batch 1 and N, the survey's alpha = a/a*, beta = (a - a*)/a*, delta = s/s* for inference
 (batch 1 and N) and training time per epoch, and accuracy under attack where an evaluate step measured it.
 """
@@ -26,7 +27,7 @@ def _f(x: Any, spec: str = ".2f", suffix: str = "") -> str:
 def stage_table(stages: list[dict[str, Any]], batch_size: int, run: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and rows (strings) of the stage table; ``run`` adds a column naming each stage's run."""
     robust = sorted({k for s in stages for k in s.get("metrics", {}) if k.startswith("robust_")})
-    header = (["run"] if run else []) + ["stage", "step", "top-1 %", "Δ top-1", "params", "size", "MACs", "lat b1 ms",
+    header = (["run"] if run else []) + ["stage", "step", "runtime", "top-1 %", "Δ top-1", "params", "size", "MACs", "lat b1 ms",
                                          f"lat b{batch_size} ms", "alpha", "beta", "delta b1", f"delta b{batch_size}",
                                          "delta train"]
     header += [k.replace("robust_", "").replace("_", " ε=") + " %" for k in robust]
@@ -35,7 +36,7 @@ def stage_table(stages: list[dict[str, Any]], batch_size: int, run: bool = False
         m, c = s["measurement"], s["comparison"]
         drop = c.get("top1_drop")
         row = ([s.get("run", "")] if run else []) + [
-            s["label"], s["step"], _f(m.get("top1")), "-" if drop is None or s is stages[0] else f"{-drop + 0.0:+.2f}",
+            s["label"], s["step"], m.get("runtime", "eager"), _f(m.get("top1")), "-" if drop is None or s is stages[0] else f"{-drop + 0.0:+.2f}",
             fmt_count(m.get("nonzero_params")), fmt_bytes(m.get("size_bytes")), fmt_count(m.get("macs")),
             _f(m.get("latency_ms_b1"), ".3f"), _f(m.get("latency_ms_bn"), ".2f"), _f(c.get("alpha"), ".2f", "x"),
             _f(c.get("beta"), ".2f"), _f(c.get("speedup_b1"), ".2f", "x"), _f(c.get("speedup_bn"), ".2f", "x"),
@@ -73,7 +74,9 @@ def summary(state: dict[str, Any]) -> str:
                      else f"gains {-d:.2f} points of top-1 {acc}")
     if len(parts) > 1:
         parts[-1] = "and " + parts[-1]
-    return f"Against **{base['label']}**, the final stage **{last['label']}** " + ", ".join(parts) + "."
+    runtime = ml.get("runtime", "eager")
+    where = f" (in {runtime})" if runtime != mb.get("runtime", "eager") else ""
+    return f"Against **{base['label']}**, the final stage **{last['label']}**{where} " + ", ".join(parts) + "."
 
 
 def make_figures(state: dict[str, Any], folder: Path) -> list[tuple[str, str, str]]:
@@ -144,7 +147,7 @@ h1{font-size:24px;margin-bottom:4px} h2{font-size:18px;margin-top:30px;border-bo
 p.summary{font-size:15px;background:#f3f6fb;border-left:4px solid #3a6fd8;padding:10px 14px}
 table{border-collapse:collapse;font-size:13px;margin:12px 0;width:100%}
 th,td{padding:5px 8px;border-bottom:1px solid #e3e6ec;white-space:nowrap}
-th{background:#f6f7f9;text-align:right;font-weight:600} th:nth-child(-n+2),td:nth-child(-n+2){text-align:left}
+th{background:#f6f7f9;text-align:right;font-weight:600} th:nth-child(-n+3),td:nth-child(-n+3){text-align:left}
 td{text-align:right;font-variant-numeric:tabular-nums} tr.base td{background:#fbfaf1}
 .small{color:#5b6475;font-size:13px} figure{margin:10px 0 24px} figure img{max-width:100%;border:1px solid #eceef2}
 figcaption{color:#5b6475;font-size:13px} .grid{display:flex;flex-wrap:wrap;gap:16px} .grid figure{flex:0 1 calc(50% - 8px);margin:0}

@@ -18,6 +18,7 @@ Folder layout of a run::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -28,23 +29,19 @@ import torch.nn as nn
 
 from ..config import load_yaml
 from ..data import build_loaders
-from ..engine import distributed
+from ..engine import procs
 from ..engine.rundir import prepare_run_dir
 from ..errors import ConfigError, DivergenceError
 from ..io import write_json
-from ..models import create_model, load_model, save_model
-from .recipe import STEPS, ModelSource, Recipe, parse_recipe, validate_recipe
+from ..models import load_model, save_model
 from .ranks import run_step
+from .recipe import Recipe, StepSpec, parse_recipe, validate_recipe
+from .records import StageRecord, StepFacts
+from .registry import STEPS
+from .sources import build_source
 from .steps.base import StepContext, StepOutput
 
 STATE = "stages.json"
-
-
-def build_source(src: ModelSource, num_classes: int, in_channels: int) -> nn.Module:
-    """The model a :class:`ModelSource` names: loaded from its file or built from the registry."""
-    if src.path is not None:
-        return load_model(src.path)
-    return create_model(src.name, num_classes=num_classes, in_channels=in_channels, **src.kwargs)
 
 
 def _step_dir(out: Path, index: int, label: str) -> Path:
@@ -117,7 +114,7 @@ def sparse_bytes(model: nn.Module) -> int | None:
 
 
 def _load_or_none(path: Path) -> nn.Module | None:
-    return distributed.on_all(load_model, path)  # read on rank 0, sent to the others (no shared disk needed)
+    return procs.on_all(load_model, path)  # read on rank 0, sent to the others (no shared disk needed)
 
 
 def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = (), overwrite: bool = False,
@@ -136,72 +133,32 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
     if r.threads:
         torch.set_num_threads(r.threads)
     torch.manual_seed(r.seed)
-    out, resuming = distributed.on_main(prepare_run_dir, r.out, data, overwrite,  # rank 0 writes, every rank runs
+    out, resuming = procs.on_main(prepare_run_dir, r.out, data, overwrite,  # rank 0 writes, every rank runs
                                         may_change=("steps.*.*.lr",))  # a lower lr after divergence resumes
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     if resuming:
         say(f"resuming the run in {out} (finished steps are reused)")
     loaders = build_loaders(r.data)
     c = loaders.input_shape[0]
-    model = build_source(r.model, loaders.num_classes, c) if r.model else None
-    teacher = build_source(r.teacher, loaders.num_classes, c) if r.teacher else None
-    stages: list[dict[str, Any]] = []
-    for role, src, m in (("teacher", r.teacher, teacher), ("model", r.model, model)):
+    models = {"model": build_source(r.model, loaders.num_classes, c) if r.model else None,
+              "teacher": build_source(r.teacher, loaders.num_classes, c) if r.teacher else None}
+    stages: list[StageRecord] = []
+    for role, src in (("teacher", r.teacher), ("model", r.model)):
         if src is not None and src.path is not None:  # a given trained model is the first stage to compare with
-            stages.append({"label": f"{role} (given)", "step": "source", "index": 0, "role": role,
-                           "model_file": str(Path(src.path).resolve()), "history": [], "layers": [], "metrics": {}})
-    n = len(r.steps)
+            stages.append(StageRecord(label=f"{role} (given)", step="source", index=0, role=role,
+                                      model_file=str(Path(src.path).resolve())))
     for spec in r.steps:
-        info = STEPS.get(spec.name)
-        folder = _step_dir(out, spec.index, spec.label)
-        done = folder / "result.json"
-        target = getattr(spec.settings, "target", "model")
-        rec = distributed.on_main(lambda: json.loads(done.read_text()) if done.is_file() else None)
-        if rec is not None:
-            if not spec.branch:
-                model = _load_or_none(folder / "model.pt") or model
-                teacher = _load_or_none(folder / "teacher.pt") or teacher
-            say(f"== step {spec.index}/{n}: {spec.label} (finished earlier, reused)")
-        else:
-            say(f"== step {spec.index}/{n}: {spec.label} ({_describe(spec.raw[spec.name])})")
-            distributed.on_main(folder.mkdir, parents=True, exist_ok=True)
-            # a branch works on copies: the steps after it go on from the models before it
-            ctx = StepContext(model=copy.deepcopy(model) if spec.branch else model,
-                              teacher=copy.deepcopy(teacher) if spec.branch else teacher, loaders=loaders, out=folder,
-                              seed=r.seed, device=r.device, progress=progress, label=spec.label,
-                              stages=[dict(s) for s in stages])
-            t0 = time.perf_counter()
-            try:
-                result: StepOutput = run_step(info, spec.name, ctx, spec.settings)  # in every process (see ranks.py)
-            except DivergenceError as e:
-                raise _step_diverged(e, spec) from None
-            seconds = time.perf_counter() - t0
-            rec = {"label": spec.label, "step": spec.name, "index": spec.index, "role": target,
-                   "settings": spec.raw[spec.name], "seconds": seconds, "history": result.history,
-                   "train_time_per_epoch_s": result.train_time_per_epoch_s, "layers": result.layers,
-                   "size_bytes": result.size_bytes, "macs": result.macs, "metrics": result.metrics,
-                   "notes": result.notes + (["a branch: the steps after it go on from the model before it"]
-                                            if spec.branch else []), "stage": info.stage, "branch": spec.branch}
-            if result.model is not None:
-                if distributed.is_main():
-                    save_model(result.model.cpu(), folder / "model.pt")
-                model = model if spec.branch else result.model.cpu()
-            if result.teacher is not None:
-                if distributed.is_main():
-                    save_model(result.teacher.cpu(), folder / "teacher.pt")
-                teacher = teacher if spec.branch else result.teacher.cpu()
-            if distributed.is_main():
-                write_json(done, rec)  # written last: its presence means the step finished
-            say(f"   {spec.label} done in {seconds:.1f} s")
-        if rec.get("stage"):
-            rec["model_file"] = str(folder / ("teacher.pt" if target == "teacher" else "model.pt"))
+        rec = _run_or_reuse(spec, out, r, loaders, models, stages, progress, say)
+        if rec.stage:
+            rec.model_file = str(_step_dir(out, spec.index, spec.label) / ("teacher.pt" if rec.role == "teacher"
+                                                                           else "model.pt"))
             stages.append(rec)
-        elif stages:  # evaluate/measure results belong to the latest stage of the same model (not a branch)
+        else:  # evaluate/measure results belong to the latest stage of the same model (not a branch)
             for s in reversed(stages):
-                if s["role"] == target and not s.get("branch"):
-                    s.setdefault("metrics", {}).update(rec.get("metrics", {}))
+                if s.role == rec.role and not s.branch:
+                    s.metrics.update(rec.metrics)
                     break
-    if not distributed.is_main():  # under torchrun: rank 0 measures and reports
+    if not procs.is_main():  # under torchrun: rank 0 measures and reports
         return out
     if not stages:
         say("no step produced a model to compare; nothing to report")
@@ -213,6 +170,52 @@ def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple
         write_report(out, minutes=(time.perf_counter() - t_start) / 60)
         say(f"report: {out / 'report.html'} and {out / 'report.md'}")
     return out
+
+
+def _run_or_reuse(spec: StepSpec, out: Path, r: Recipe, loaders: Any, models: dict[str, nn.Module | None],
+                  stages: list[StageRecord], progress: bool, say: Any) -> StageRecord:
+    """Run one step (or reuse its saved result), updating ``models``; returns its record."""
+    info = STEPS.get(spec.name)
+    folder = _step_dir(out, spec.index, spec.label)
+    done = folder / "result.json"
+    n = len(r.steps)
+    saved = procs.on_main(lambda: json.loads(done.read_text()) if done.is_file() else None)
+    if saved is not None:
+        if not spec.branch:
+            for role in models:
+                models[role] = _load_or_none(folder / f"{role}.pt") or models[role]
+        say(f"== step {spec.index}/{n}: {spec.label} (finished earlier, reused)")
+        return StageRecord.from_dict(saved)
+    say(f"== step {spec.index}/{n}: {spec.label} ({_describe(spec.raw[spec.name])})")
+    procs.on_main(folder.mkdir, parents=True, exist_ok=True)
+    # a branch works on copies: the steps after it go on from the models before it
+    ctx = StepContext(model=copy.deepcopy(models["model"]) if spec.branch else models["model"],
+                      teacher=copy.deepcopy(models["teacher"]) if spec.branch else models["teacher"], loaders=loaders,
+                      out=folder, seed=r.seed, device=r.device, progress=progress, label=spec.label,
+                      stages=[s.to_dict() for s in stages], engine=r.engine)
+    t0 = time.perf_counter()
+    try:
+        result: StepOutput = run_step(info, ctx, spec.settings)  # in every process (see ranks.py)
+    except DivergenceError as e:
+        raise _step_diverged(e, spec) from None
+    seconds = time.perf_counter() - t0
+    facts = {f.name: getattr(result, f.name) for f in dataclasses.fields(StepFacts)}
+    facts["notes"] = result.notes + (["a branch: the steps after it go on from the model before it"]
+                                     if spec.branch else [])
+    # a step that hands back a model makes a stage (an export into another runtime is measured there)
+    made = info.makes_model or result.model is not None or result.teacher is not None
+    rec = StageRecord(label=spec.label, step=spec.name, index=spec.index, role=getattr(spec.settings, "target", "model"),
+                      settings=spec.raw[spec.name], seconds=seconds, stage=made, branch=spec.branch, **facts)
+    for role, made in (("model", result.model), ("teacher", result.teacher)):
+        if made is not None:
+            if procs.is_main():
+                save_model(made.cpu(), folder / f"{role}.pt")
+            if not spec.branch:
+                models[role] = made.cpu()
+    if procs.is_main():
+        write_json(done, rec.to_dict())  # written last: its presence means the step finished
+    say(f"   {spec.label} done in {seconds:.1f} s")
+    return rec
 
 
 def _step_diverged(e: DivergenceError, spec: Any) -> DivergenceError:
@@ -228,36 +231,35 @@ def _describe(settings: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in settings.items() if k != "label") or "default settings"
 
 
-def measure_stages(out: Path, r: Recipe, stages: list[dict[str, Any]], loaders: Any, say: Any) -> None:
+def measure_stages(out: Path, r: Recipe, stages: list[StageRecord], loaders: Any, say: Any) -> None:
     """Measure every stage side by side (latency interleaved, so ratios are fair) into ``stages.json``."""
-    from ..measure import compare, machine_info, measure_many
+    from ..measure import compare, fmt_bytes, machine_info, measure_many
 
     say(f"== measuring {len(stages)} stages side by side (top-1, size, MACs, latency at batch 1 and {r.measure.batch_size})")
-    models = {s["label"]: load_model(s["model_file"]).eval() for s in stages}
-    ms = measure_many(models, loaders.input_shape, loaders.test, batch_size=r.measure.batch_size,
+    models = {s.label: load_model(s.model_file).eval() for s in stages}
+    example = next(iter(loaders.train))[0][:1]
+    ms = measure_many(models, example, loaders.test, batch_size=r.measure.batch_size,
                       repeats=r.measure.repeats, threads=r.threads or None, latency=r.measure.latency,
-                      size_bytes={s["label"]: s["size_bytes"] for s in stages if s.get("size_bytes")},
-                      macs={s["label"]: s["macs"] for s in stages if s.get("macs")},
-                      train_time_per_epoch_s={s["label"]: s["train_time_per_epoch_s"] for s in stages
-                                              if s.get("train_time_per_epoch_s")})
+                      size_bytes={s.label: s.size_bytes for s in stages if s.size_bytes},
+                      macs={s.label: s.macs for s in stages if s.macs},
+                      train_time_per_epoch_s={s.label: s.train_time_per_epoch_s for s in stages
+                                              if s.train_time_per_epoch_s})
     for s in stages:  # a sparse model's file is its sparse encoding, when that is smaller (unstructured pruning)
-        sparse = sparse_bytes(models[s["label"]])
-        if sparse is not None and not s.get("size_bytes") and sparse < ms[s["label"]].size_bytes:
-            from ..measure import fmt_bytes
-
-            s.setdefault("notes", []).append(f"size on disk is the sparse file ({fmt_bytes(sparse)}; dense file "
-                                             f"{fmt_bytes(ms[s['label']].size_bytes)})")
-            ms[s["label"]].size_bytes = sparse
-    base = ms[stages[0]["label"]]
+        sparse = sparse_bytes(models[s.label])
+        if sparse is not None and not s.size_bytes and sparse < ms[s.label].size_bytes:
+            s.notes.append(f"size on disk is the sparse file ({fmt_bytes(sparse)}; dense file "
+                           f"{fmt_bytes(ms[s.label].size_bytes)})")
+            ms[s.label].size_bytes = sparse
+    base = ms[stages[0].label]
     rows = []
     for s in stages:
-        m = ms[s["label"]]
-        facts = merge_layers(layer_facts(models[s["label"]]), s.get("layers", []))
-        rows.append({"label": s["label"], "step": s["step"], "index": s["index"], "role": s["role"],
+        m = ms[s.label]
+        facts = merge_layers(layer_facts(models[s.label]), s.layers)
+        rows.append({"label": s.label, "step": s.step, "index": s.index, "role": s.role,
                      "measurement": m.to_dict(), "comparison": compare(base, m).__dict__,
-                     "history": s.get("history", []), "layers": facts, "metrics": s.get("metrics", {}),
-                     "notes": s.get("notes", []), "settings": s.get("settings", {})})
-    write_json(out / STATE, {"name": r.name or out.name, "run": str(out), "base": stages[0]["label"],
+                     "history": s.history, "layers": facts, "metrics": s.metrics,
+                     "notes": s.notes, "settings": s.settings})
+    write_json(out / STATE, {"name": r.name or out.name, "run": str(out), "base": stages[0].label,
                              "batch_size": r.measure.batch_size, "data": r.data.name,
                              "train_images": len(loaders.train.dataset), "test_images": len(loaders.test.dataset),
                              "machine": machine_info(), "stages": rows})

@@ -5,7 +5,9 @@ follows Liu et al., "Learning Efficient Convolutional Networks through Network S
 whose L1 penalty on the BN scales is :func:`soft_threshold_` applied by :class:`BNScaleL1` after each
 step; Taylor follows Molchanov et al., "Importance Estimation for Neural Network Pruning" (CVPR 2019).
 Scores come from Torch-Pruning's group importances, so every layer tied to a channel (residual
-partners, concatenations, BatchNorm, the next layer's inputs) contributes to its score.
+partners, concatenations, BatchNorm, the next layer's inputs) contributes to its score. Adding an importance
+is one decorated factory ``@IMPORTANCES.register(name)`` (``needs_gradients=True`` for gradient-based ones),
+best in a file of its own (see :mod:`.fpgm`).
 
 >>> import torch
 >>> w = torch.tensor([0.5, -0.05, 0.0, -2.0])
@@ -42,16 +44,23 @@ def _bn_scale() -> tp.importance.Importance:
     return tp.importance.BNScaleImportance()
 
 
-@IMPORTANCES.register("taylor")
+@IMPORTANCES.register("taylor", needs_gradients=True)
 def _taylor() -> tp.importance.Importance:
     return tp.importance.GroupTaylorImportance()
 
 
-NEEDS_GRADIENTS = {"taylor"}
+def needs_gradients(name: str) -> bool:
+    """True when importance ``name`` reads ``.grad`` (registered with ``needs_gradients=True``): the pruner then
+    fills gradients from a few training batches first.
+
+    >>> needs_gradients("taylor"), needs_gradients("l2")
+    (True, False)
+    """
+    return bool(getattr(IMPORTANCES.get(name), "_registry_meta", {}).get("needs_gradients"))
 
 
 def build_importance(name: str) -> tp.importance.Importance:
-    """The Torch-Pruning importance registered under ``name`` (l2, l1, bn_scale, taylor)."""
+    """The Torch-Pruning importance registered under ``name`` (l2, l1, bn_scale, taylor, ...)."""
     return IMPORTANCES.get(name)()
 
 

@@ -15,11 +15,13 @@ them one last time and leaves an ordinary model whose pruned weights are exact z
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, suggest
+from ..recover import Recovery
 
 SCOPES = ("layer", "global")
 
@@ -28,20 +30,31 @@ SCOPES = ("layer", "global")
 class MagnitudeConfig:
     """Zero ``sparsity`` (0..1) of the conv/linear weights, ranked per layer or over all of them (``scope``).
 
-    ``exclude`` lists layer names (``model.named_modules()``) left dense.
+    ``exclude`` lists layer names (``model.named_modules()``) left dense. ``gradual``: prune during the recovery
+    fine-tune on a cubic ramp (Zhu & Gupta; needs ``recover.epochs`` >= 1) instead of at once; the zeros are
+    kept through recovery either way.
     """
+
+    HELP: ClassVar[dict[str, str]] = {
+        "sparsity": "fraction of the conv/linear weights zeroed (0.9)", "scope": "rank per layer or globally",
+        "exclude": "layer name to leave dense (repeatable)", "gradual": "prune on a cubic ramp while fine-tuning"}
 
     sparsity: float = 0.9
     scope: str = "global"
     exclude: list[str] = field(default_factory=list)
+    gradual: bool = False
+    recover: Recovery = field(default_factory=Recovery)
 
     def validate(self) -> list[str]:
         p = []
-        if not 0 <= self.sparsity < 1:
-            p.append(f"sparsity: must be in [0, 1), got {self.sparsity}")
+        if not 0 < self.sparsity < 1:
+            p.append(f"sparsity: the fraction of weights zeroed must be in (0, 1), got {self.sparsity}")
         if self.scope not in SCOPES:
             p.append(f"scope: must be one of {', '.join(SCOPES)}, got {self.scope!r}")
-        return p
+        if self.gradual and self.recover.epochs < 1:
+            p.append("gradual: the cubic ramp prunes during fine-tuning, so give recover.epochs >= 1 (or set "
+                     "gradual: false to prune at once)")
+        return p + [f"recover.{q}" for q in self.recover.validate()]
 
 
 def prunable_weights(model: nn.Module, exclude: list[str] = ()) -> dict[str, nn.Parameter]:
@@ -99,7 +112,10 @@ def apply_masks_(weights: dict[str, torch.Tensor], masks: dict[str, torch.Tensor
 
 
 def magnitude_prune_(model: nn.Module, cfg: MagnitudeConfig) -> dict[str, torch.Tensor]:
-    """Zero the smallest weights of ``model`` in place; returns the keep-masks by layer name."""
+    """Zero the smallest weights of ``model`` in place (no recovery); returns the keep-masks by layer name.
+
+    ``compress_(model, MagnitudeConfig(...), example, data)`` does the same and recovers as ``cfg.recover`` says.
+    """
     problems = cfg.validate()
     if problems:
         raise ConfigError("invalid magnitude pruning config: " + "; ".join(problems))

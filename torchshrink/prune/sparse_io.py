@@ -111,15 +111,17 @@ def unpack_state(packed: dict[str, Any]) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _payload(model: nn.Module, fmt: str, sparse: bool, meta: dict[str, Any] | None) -> dict[str, Any]:
+def _payload(model: nn.Module, fmt: str, sparse: bool, meta: dict[str, Any] | None,
+             need_arch: bool = True) -> dict[str, Any]:
     arch = getattr(model, "torchshrink_arch", None)
-    if arch is None:
+    if arch is None and need_arch:
         raise CheckpointError("this model was not built by torchshrink.create_model, so its file could not be "
                               "rebuilt; build it with create_model")
     sd = model.state_dict()
     return {"format": fmt, "version": 1, "arch": dict(arch),
             "transforms": list(getattr(model, "torchshrink_transforms", [])),
-            "state_dict": pack_state(sd) if sparse else sd, "meta": dict(meta or {})}
+            "state_dict": pack_state(sd) if sparse else sd, "meta": dict(meta or {})} if arch is not None else {
+        "format": fmt, "state_dict": pack_state(sd) if sparse else sd}
 
 
 def _nbytes(obj: Any) -> int:
@@ -129,8 +131,10 @@ def _nbytes(obj: Any) -> int:
 
 
 def sparse_sizes(model: nn.Module) -> SparseSizes:
-    """Bytes of ``model`` as a dense model file and as a sparse one (nothing is written)."""
-    return SparseSizes(_nbytes(_payload(model, DENSE_FORMAT, False, None)), _nbytes(_payload(model, FORMAT, True, None)))
+    """Bytes of ``model`` as a dense model file and as a sparse one (nothing is written; a model not built by
+    ``create_model`` is counted by its weights alone)."""
+    return SparseSizes(_nbytes(_payload(model, DENSE_FORMAT, False, None, need_arch=False)),
+                       _nbytes(_payload(model, FORMAT, True, None, need_arch=False)))
 
 
 def save_sparse(model: nn.Module, path: str | Path, meta: dict[str, Any] | None = None) -> SparseSizes:

@@ -13,59 +13,74 @@ rebuilds the new shapes by itself.
 >>> from torchshrink.measure import count_params
 >>> m = create_model("resnet8", num_classes=10, in_channels=1)
 >>> before = count_params(m)
->>> report = prune_(m, StructuredConfig(ratio=0.5), input_shape=(1, 16, 16))
->>> count_params(m) < before, m(torch.randn(2, 1, 16, 16)).shape
-(True, torch.Size([2, 10]))
+>>> report = prune_(m, StructuredConfig(ratio=0.5), torch.zeros(1, 1, 16, 16))
+>>> count_params(m) < before, report.params_after == count_params(m), m(torch.randn(2, 1, 16, 16)).shape
+(True, True, torch.Size([2, 10]))
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from ..compress import Context, Report, compress_, register_method
 from ..engine.task import requires_grad_kept
 from ..errors import ConfigError, suggest
-from ..measure import count_macs, count_params
+from ..inputs import Example, ExampleLike, as_example, example_spec, from_spec
+from ..measure import count_macs
 from ..models.files import MODEL_TRANSFORMS, record_transform
-from .importance import IMPORTANCES, NEEDS_GRADIENTS, accumulate_gradients, build_importance
+from ..recover import Recovery
+from .importance import IMPORTANCES, accumulate_gradients, build_importance, needs_gradients
 
 TRANSFORM = "prune_channels"
 
 
 @dataclass
 class StructuredConfig:
-    """What to remove: ``ratio`` of each layer's channels, or enough channels that MACs fall to ``macs_ratio`` of the original.
+    """What to remove: ``ratio`` of each layer's channels, or enough channels that the model keeps ``macs`` of its MACs.
 
-    Exactly one of ``ratio`` (0..1, channels removed per layer group) and ``macs_ratio`` (0..1,
-    remaining MACs / original MACs, e.g. 0.5 for 2x fewer) must be set. ``importance`` is one of l2,
-    l1, bn_scale, taylor (taylor needs ``batches`` in :func:`prune_`). ``exclude`` lists module names
-    (``model.named_modules()``) whose output channels are kept; the classifier is always kept.
+    At most one of ``ratio`` (0..1, the fraction of channels removed per layer group) and ``macs`` (0..1, the
+    fraction of the MACs kept, e.g. 0.5 for 2x fewer) is set; with neither, the model keeps half its MACs. ``importance`` names a registered channel
+    importance (l2, l1, bn_scale, taylor, ...; those that need gradients read the training data). ``exclude``
+    lists module names (``model.named_modules()``) whose output channels are kept; the classifier is always kept.
     ``global_pruning`` ranks channels across layers instead of per layer. ``round_to`` keeps channel
     counts multiples of it (1 = any count). ``max_layer_ratio`` caps how much of any one layer goes.
+    ``recover``: fine-tuning afterwards (epochs 0 = none).
     """
 
+    RENAMED: ClassVar[dict[str, str]] = {"macs_ratio": "macs"}
+    HELP: ClassVar[dict[str, str]] = {
+        "ratio": "fraction of channels removed per layer", "macs": "fraction of the MACs kept, e.g. 0.5 for 2x fewer "
+        "(the default target)", "importance": "l2 (default), l1, bn_scale, taylor, fpgm",
+        "exclude": "layer name to leave unpruned (repeatable)", "global_pruning": "rank channels across layers",
+        "round_to": "keep channel counts multiples of this (8 suits CPU kernels)",
+        "max_layer_ratio": "the most of one layer's channels that may go", "search_steps": "MACs-target search steps"}
+
     ratio: float = 0.0
-    macs_ratio: float = 0.0
+    macs: float = 0.0
     importance: str = "l2"
     exclude: list[str] = field(default_factory=list)
     global_pruning: bool = False
     round_to: int = 1
     max_layer_ratio: float = 0.9
     search_steps: int = 6
+    recover: Recovery = field(default_factory=Recovery)
 
     def validate(self) -> list[str]:
         p = []
-        if (self.ratio > 0) == (self.macs_ratio > 0):
-            p.append("set exactly one of ratio (channels removed, e.g. 0.3) and macs_ratio (MACs kept, e.g. 0.5)")
+        if self.ratio > 0 and self.macs > 0:
+            p.append("set one of ratio (the fraction of channels removed, e.g. 0.3) and macs (the fraction of MACs "
+                     "kept, e.g. 0.5), not both")
         if not 0 <= self.ratio < 1:
             p.append(f"ratio: must be in [0, 1), got {self.ratio}")
-        if not 0 <= self.macs_ratio < 1:
-            p.append(f"macs_ratio: must be in (0, 1) (MACs kept / original), got {self.macs_ratio}")
+        if not 0 <= self.macs < 1:
+            p.append(f"macs: the fraction of MACs kept must be in (0, 1), got {self.macs}")
         if self.importance not in IMPORTANCES:
             p.append(f"importance: unknown {self.importance!r}{suggest(self.importance, IMPORTANCES)}; "
                      f"choose one of {', '.join(IMPORTANCES.names())}")
@@ -75,28 +90,7 @@ class StructuredConfig:
             p.append(f"max_layer_ratio: must be in (0, 1), got {self.max_layer_ratio}")
         if self.search_steps < 1:
             p.append(f"search_steps: must be >= 1, got {self.search_steps}")
-        return p
-
-
-@dataclass
-class PruneReport:
-    """What :func:`prune_` did: parameter and MAC counts before and after, and the channel ratio used."""
-
-    params_before: int
-    params_after: int
-    macs_before: int
-    macs_after: int
-    ratio: float
-
-    @property
-    def macs_ratio(self) -> float:
-        return self.macs_after / max(1, self.macs_before)
-
-
-def _check(cfg: StructuredConfig) -> None:
-    problems = cfg.validate()
-    if problems:
-        raise ConfigError("invalid structured pruning config: " + "; ".join(problems))
+        return p + [f"recover.{q}" for q in self.recover.validate()]
 
 
 def _ignored(model: nn.Module, exclude: Sequence[str]) -> list[nn.Module]:
@@ -140,12 +134,13 @@ def check_keeps_every_layer(model: nn.Module, ratio: float, exclude: Sequence[st
                           f"(e.g. {name!r})")
 
 
-def _example(model: nn.Module, input_shape: Sequence[int]) -> torch.Tensor:
+def _tp_inputs(model: nn.Module, example: Example) -> Any:
+    """The example in the form Torch-Pruning traces with (a tensor, a tuple or a dict), on the model's device."""
     p = next(model.parameters())
-    return torch.randn(1, *input_shape, device=p.device)
+    return example.to(p.device).value
 
 
-def _prune_at(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape: Sequence[int],
+def _prune_at(model: nn.Module, cfg: StructuredConfig, ratio: float, example: Example,
               batches: list | None) -> list:
     """Prune ``model`` in place at channel ``ratio``; returns Torch-Pruning's history of removed channels.
 
@@ -154,23 +149,23 @@ def _prune_at(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape
     """
     with requires_grad_kept(model), torch.enable_grad():  # Torch-Pruning traces through autograd
         model.requires_grad_(True)
-        return _prune_unfrozen(model, cfg, ratio, input_shape, batches)
+        return _prune_unfrozen(model, cfg, ratio, example, batches)
 
 
-def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, input_shape: Sequence[int],
+def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, example: Example,
                     batches: list | None) -> list:
-    if cfg.importance in NEEDS_GRADIENTS:
+    if needs_gradients(cfg.importance):
         if not batches:
-            raise ConfigError(f"importance {cfg.importance!r} needs a few training batches; pass batches=... "
+            raise ConfigError(f"importance {cfg.importance!r} needs a few training batches; pass data=... "
                               "(or choose l2, l1 or bn_scale)")
         accumulate_gradients(model, batches)
     ignored = _ignored(model, cfg.exclude)
     try:
         pruner = tp.pruner.MetaPruner(
-            model, _example(model, input_shape), importance=build_importance(cfg.importance),
+            model, _tp_inputs(model, example), importance=build_importance(cfg.importance),
             global_pruning=cfg.global_pruning, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
             ignored_layers=ignored, round_to=cfg.round_to if cfg.round_to > 1 else None)
-        with torch.no_grad() if cfg.importance not in NEEDS_GRADIENTS else torch.enable_grad():
+        with torch.no_grad() if not needs_gradients(cfg.importance) else torch.enable_grad():
             pruner.step()
     except (ArithmeticError, IndexError, KeyError, RuntimeError, ValueError) as e:
         # Torch-Pruning's tracer fails inside its own index bookkeeping on some reshapes (e.g. a channel shuffle)
@@ -193,35 +188,43 @@ def _refresh(model: nn.Module) -> None:
             pass
 
 
-def prune_(model: nn.Module, cfg: StructuredConfig, input_shape: Sequence[int],
-           batches: Iterable[Any] | None = None) -> PruneReport:
-    """Remove channels from ``model`` in place as ``cfg`` says; ``input_shape`` is one input's (C, H, W).
-
-    With ``macs_ratio`` the channel ratio is found by bisection on copies of the model, so the
-    result has at most that fraction of the MACs (within one bisection step). ``batches`` (an
-    iterable of ``(x, y)``) is used for Taylor importance. The change is recorded so
-    ``save_model``/``load_model`` round-trip the new shapes.
-    """
-    _check(cfg)
-    input_shape = tuple(int(s) for s in input_shape)
-    batches = list(_take(batches, 4)) if batches is not None else None
-    params0, macs0 = count_params(model), count_macs(model, input_shape)
+@register_method(StructuredConfig, "prune.structured", family="prune")
+def _prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: Context) -> Report:
+    """Remove whole channels (dependency-aware, Torch-Pruning); the result is an ordinary smaller model."""
+    ex = ctx.example
+    batches = list(_take(ctx.train_loader, 4)) if needs_gradients(cfg.importance) and ctx.data is not None else None
+    macs0 = count_macs(model, ex)
     ratio = cfg.ratio
-    if cfg.macs_ratio > 0:
-        ratio = _search_ratio(model, cfg, input_shape, batches, macs0)
+    if cfg.ratio == 0:  # a MACs target (half the MACs when neither is given)
+        cfg = dataclasses.replace(cfg, macs=cfg.macs or 0.5)
+        ratio = _search_ratio(model, cfg, ex, batches, macs0)
     elif not cfg.global_pruning:
         check_keeps_every_layer(model, ratio, cfg.exclude)
     was = model.training
     model.eval()
-    history = _prune_at(model, cfg, ratio, input_shape, batches)
+    history = _prune_at(model, cfg, ratio, ex, batches)
     model.train(was)
     if not history and ratio > 0:  # nothing removable: say so rather than hand back the same model as 'pruned'
         raise ConfigError(f"ratio {ratio} removed no channels (round_to={cfg.round_to}, max_layer_ratio="
                           f"{cfg.max_layer_ratio}, excluded: {list(cfg.exclude) or 'none'}); lower round_to or "
                           "exclude fewer layers")
     _refresh(model)
-    record_transform(model, TRANSFORM, history=history, input_shape=list(input_shape))
-    return PruneReport(params0, count_params(model), macs0, count_macs(model, input_shape), ratio)
+    record_transform(model, TRANSFORM, history=history, example=example_spec(ex))
+    report = Report("prune.structured", model=model, macs_before=macs0, metrics={"channel_ratio": ratio})
+    report.notes.append(f"structured ({cfg.importance}): channel ratio {ratio:.2f}")
+    return report
+
+
+def prune_(model: nn.Module, config: StructuredConfig, example_inputs: ExampleLike | None = None,
+           **kwargs: Any) -> Report:
+    """Remove channels from ``model`` in place as ``config`` says; ``compress_`` with a StructuredConfig.
+
+    With ``macs`` the channel ratio is found by bisection on copies of the model, so the result has at most
+    that fraction of the MACs (within one bisection step). ``data`` (loaders or ``(x, y)`` batches) is used by
+    importances that need gradients (taylor). The change is recorded so ``save_model``/``load_model``
+    round-trip the new shapes.
+    """
+    return compress_(model, config, example_inputs, **kwargs)
 
 
 def _take(batches: Iterable[Any], n: int):
@@ -231,23 +234,23 @@ def _take(batches: Iterable[Any], n: int):
         yield b[0], b[1]
 
 
-def _search_ratio(model: nn.Module, cfg: StructuredConfig, input_shape: Sequence[int], batches: list | None,
+def _search_ratio(model: nn.Module, cfg: StructuredConfig, example: Example, batches: list | None,
                   macs0: int) -> float:
-    """Smallest channel ratio found whose pruned copy has MACs <= macs_ratio * macs0 (within 1%).
+    """Smallest channel ratio found whose pruned copy has MACs <= macs * macs0 (within 1%).
 
-    MACs fall roughly as (1 - ratio)^2, so the search starts at 1 - sqrt(macs_ratio) and refines by
+    MACs fall roughly as (1 - ratio)^2, so the search starts at 1 - sqrt(macs) and refines by
     false position between the best ratios known to be above and below the budget.
     """
-    target = cfg.macs_ratio * macs0
+    target = cfg.macs * macs0
 
     def macs_at(r: float) -> int:
         trial = copy.deepcopy(model).eval()
-        _prune_at(trial, cfg, r, input_shape, batches)
-        return count_macs(trial, input_shape)
+        _prune_at(trial, cfg, r, example, batches)
+        return count_macs(trial, example)
 
     lo, f_lo = 0.0, float(macs0)  # known over budget (or the start)
     hi, f_hi = None, None  # known within budget
-    r = min(cfg.max_layer_ratio, 1.0 - cfg.macs_ratio ** 0.5)
+    r = min(cfg.max_layer_ratio, 1.0 - cfg.macs ** 0.5)
     for _ in range(cfg.search_steps):
         f = macs_at(r)
         if f <= target:
@@ -265,12 +268,12 @@ def _search_ratio(model: nn.Module, cfg: StructuredConfig, input_shape: Sequence
             if not lo < r < hi or hi - lo < 1e-3:
                 break
     if hi is None:
-        raise ConfigError(f"macs_ratio {cfg.macs_ratio} cannot be reached by removing up to {cfg.max_layer_ratio:.0%} "
-                          "of each layer's channels (with the excluded layers kept); raise macs_ratio or max_layer_ratio")
+        raise ConfigError(f"macs {cfg.macs} cannot be reached by removing up to {cfg.max_layer_ratio:.0%} "
+                          "of each layer's channels (with the excluded layers kept); raise macs or max_layer_ratio")
     return hi
 
 
-def prune_channels_(model: nn.Module, channels: dict[str, Sequence[int]], input_shape: Sequence[int]) -> nn.Module:
+def prune_channels_(model: nn.Module, channels: dict[str, Sequence[int]], example_inputs: ExampleLike) -> nn.Module:
     """Remove the given output ``channels`` of named layers (and all their dependents) from ``model`` in place.
 
     >>> from torchshrink.models import create_model
@@ -278,27 +281,29 @@ def prune_channels_(model: nn.Module, channels: dict[str, Sequence[int]], input_
     >>> prune_channels_(m, {"layer1.0.conv1": [0, 1, 2]}, (1, 16, 16)).layer1[0].conv2.in_channels
     13
     """
-    input_shape = tuple(int(s) for s in input_shape)
+    ex = as_example(example_inputs, batch_size=1)
     history = [[name, True, sorted(int(i) for i in idxs)] for name, idxs in channels.items()]
-    _replay(model, history, input_shape)
+    _replay(model, history, ex)
     _refresh(model)
-    record_transform(model, TRANSFORM, history=history, input_shape=list(input_shape))
+    record_transform(model, TRANSFORM, history=history, example=example_spec(ex))
     return model
 
 
-def _replay(model: nn.Module, history: list, input_shape: Sequence[int]) -> nn.Module:
+def _replay(model: nn.Module, history: list, example: Example) -> nn.Module:
     was = model.training
     model.eval()
     with torch.enable_grad():  # Torch-Pruning traces through autograd: loading under no_grad/inference_mode works too
-        dg = tp.DependencyGraph().build_dependency(model, example_inputs=_example(model, input_shape), verbose=False)
+        dg = tp.DependencyGraph().build_dependency(model, example_inputs=_tp_inputs(model, example), verbose=False)
         dg.load_pruning_history([[n, bool(o), list(i)] for n, o, i in history])
     model.train(was)
     return model
 
 
 @MODEL_TRANSFORMS.register(TRANSFORM)
-def _replay_transform(model: nn.Module, history: list, input_shape: list[int]) -> nn.Module:
-    """Rebuild the shapes of a structurally pruned model from its recorded channel history."""
-    _replay(model, history, input_shape)
+def _replay_transform(model: nn.Module, history: list, example: dict[str, Any] | None = None,
+                      input_shape: list[int] | None = None) -> nn.Module:
+    """Rebuild the shapes of a structurally pruned model from its recorded channel history (``input_shape``:
+    files written before example inputs were recorded)."""
+    _replay(model, history, from_spec(example if example is not None else input_shape or []))
     _refresh(model)
     return model

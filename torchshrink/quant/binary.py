@@ -15,24 +15,33 @@ True
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
-import torch.nn.utils.parametrize as P
 
-from .lowbit import target_layers
+from ..compress import Context, Report, register_method
+from ..recover import Recovery
+from .packing import packed_report, register_kind
+
+from .lowbit import parametrize_weights_
 
 
 @dataclass
 class BinaryConfig:
-    """``xnor``: per-output-channel scale mean|w| (XNOR-Net) or 1 (BinaryConnect); ``keep_edges``: first/last stay float."""
+    """``xnor``: per-output-channel scale mean|w| (XNOR-Net) or 1 (BinaryConnect); ``keep_edges``: first/last stay
+    float; ``recover``: the straight-through fine-tune."""
+
+    HELP: ClassVar[dict[str, str]] = {"xnor": "XNOR-Net per-channel scales (else BinaryConnect's 1)",
+                                      "keep_edges": "leave the first and last layers in float"}
 
     xnor: bool = True
     keep_edges: bool = True
+    recover: Recovery = field(default_factory=lambda: Recovery(epochs=1, lr=0.01))
 
     def validate(self) -> list[str]:
-        return []
+        return [f"recover.{q}" for q in self.recover.validate()]
 
 
 def sign_ste(w: torch.Tensor) -> torch.Tensor:
@@ -47,6 +56,7 @@ def channel_scale(w: torch.Tensor) -> torch.Tensor:
     return w.abs().flatten(1).mean(1).view(-1, *([1] * (w.dim() - 1)))
 
 
+@register_kind
 class Binary(nn.Module):
     """Binary weight parametrization ``alpha * sign(w)``."""
 
@@ -76,5 +86,11 @@ class Binary(nn.Module):
 def binarize_(model: nn.Module, cfg: BinaryConfig | None = None) -> None:
     """Binarize every Conv2d/Linear weight in place (latent float weights keep training)."""
     cfg = cfg or BinaryConfig()
-    for _, m in target_layers(model, cfg.keep_edges):
-        P.register_parametrization(m, "weight", Binary(cfg.xnor))
+    parametrize_weights_(model, cfg.keep_edges, lambda: Binary(cfg.xnor))
+
+
+@register_method(BinaryConfig, "quant.binary", family="quantize", trains=True, needs_data=True)
+def _binary(model: nn.Module, cfg: BinaryConfig, ctx: Context) -> Report:
+    """Binary weights (XNOR-Net scaling or BinaryConnect) fine-tuned with the STE, stored packed (.tspk)."""
+    binarize_(model, cfg)
+    return packed_report("quant.binary", model, ctx, cfg.recover)

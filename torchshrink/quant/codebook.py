@@ -15,23 +15,32 @@ True
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
+from ..compress import Context, Report, register_method
 from ..errors import ConfigError
+from ..recover import Recovery
 
 
 @dataclass
 class CodebookConfig:
-    """``bits`` per index (2**bits clusters), Lloyd ``iters``, and which layer types to share."""
+    """``bits`` per index (2**bits clusters), Lloyd ``iters``, which layer types to share, and ``recover``: the
+    centroid fine-tune (the paper's trained quantization: only the centroids learn)."""
+
+    HELP: ClassVar[dict[str, str]] = {"bits": "bits per codebook index (2**bits centroids per layer)",
+                                      "iters": "k-means iterations", "conv": "share convolution weights",
+                                      "linear": "share Linear weights"}
 
     bits: int = 4
     iters: int = 30
     conv: bool = True
     linear: bool = True
+    recover: Recovery = field(default_factory=lambda: Recovery(epochs=1, lr=0.001))
 
     def validate(self) -> list[str]:
         p = []
@@ -39,7 +48,7 @@ class CodebookConfig:
             p.append(f"bits: must be in 1..8, got {self.bits}")
         if self.iters < 0:
             p.append(f"iters: must be >= 0, got {self.iters}")
-        return p
+        return p + [f"recover.{q}" for q in self.recover.validate()]
 
 
 def kmeans_1d(values: torch.Tensor, k: int, iters: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,3 +130,36 @@ def bake_(model: nn.Module) -> None:
             P.remove_parametrizations(m, "weight", leave_parametrized=True)
     for p in model.parameters():
         p.requires_grad_(True)
+
+
+def trained_codebook_(model: nn.Module, cfg: CodebookConfig, ctx: Context) -> list[dict]:
+    """Share the weights, fine-tune only the centroids as ``cfg.recover`` says, and bake; returns the history."""
+    share_weights_(model, cfg)
+    freeze_all_but_centroids_(model)
+    result = ctx.recover(model, cfg.recover, desc="centroids", sub="centroids")
+    bake_(model)
+    return result.history if result else []
+
+
+def codebook_report(name: str, model: nn.Module, ctx: Context, history: list[dict]) -> Report:
+    """Write ``model`` as ``model.tsdc`` (sparse positions + codebook + Huffman) in the method's folder and hand
+    back the model loaded from it (a temporary file without a folder)."""
+    import tempfile
+    from pathlib import Path
+
+    from .tsdc import load_compressed, save_compressed
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = ctx.folder("model.tsdc") if ctx.out is not None else Path(tmp) / "model.tsdc"
+        size = save_compressed(model, path)
+        loaded = load_compressed(path)
+    report = Report(name, model=loaded, size_bytes=size, history=history)
+    if ctx.out is not None:
+        report.files["compressed"] = str(path)
+    return report
+
+
+@register_method(CodebookConfig, "quant.codebook", family="quantize", trains=True, needs_data=True)
+def _codebook(model: nn.Module, cfg: CodebookConfig, ctx: Context) -> Report:
+    """k-means weight sharing per layer with centroid fine-tuning, Huffman-coded indices (.tsdc)."""
+    return codebook_report("quant.codebook", model, ctx, trained_codebook_(model, cfg, ctx))

@@ -1,175 +1,70 @@
 """Deep Compression: prune, share weights, Huffman-code, in one file (Han et al., "Deep Compression:
 Compressing Deep Neural Networks with Pruning, Trained Quantization and Huffman Coding", ICLR 2016).
 
-The pipeline on a trained model::
+``compress_(model, DeepCompressionConfig(...), example, data)`` runs the pipeline on a trained model:
 
-    masks = prune_(model, DeepCompressionConfig(sparsity=0.9))   # magnitude pruning, weights stay masked
-    fit(model, ...)                                              # fine-tune the surviving weights
-    bake_(model); share_weights_(model, CodebookConfig(bits=4))  # k-means codebook per layer
-    freeze_all_but_centroids_(model); fit(model, ...)            # fine-tune the centroids
-    bake_(model); save_compressed(model, "model.tsdc")           # sparse + codebook + Huffman file
-    model = load_compressed("model.tsdc")                        # a runnable float model again
+1. magnitude pruning to ``sparsity`` (one threshold over the inner layers; the first layer and the classifier
+   stay dense), gradual on a cubic ramp while fine-tuning (``recover``, by default distilling from the float
+   model), zeros kept (:mod:`torchshrink.prune.magnitude`);
+2. a k-means codebook of ``2**bits`` centroids per layer, zeros staying zero, with the centroids fine-tuned
+   (``centroids``, :mod:`.codebook`);
+3. the baked model written as one ``.tsdc`` file (sparse positions, codebook indices, Huffman coding), and the
+   model loaded back from that file returned.
 
-File format (``.tsdc``, no pickle): ``b"TSDC"``, uint32 version, uint32 header length, the header as
-zlib-compressed JSON, then one binary blob. The header holds the architecture (``create_model``
-arguments and recorded transforms), and per shared layer its shape, number of non-zeros, and byte
-ranges in the blob of: the centroids (float32), the Huffman-coded gaps between non-zero positions
-(the paper's relative indexing) and the Huffman-coded centroid indices (two Huffman tables shared by
-all layers). Every other tensor (BatchNorm, biases) is stored raw, floats as float16.
+The file format is :mod:`.tsdc` (``save_compressed``/``load_compressed``, re-exported here).
 """
 from __future__ import annotations
 
-import json
-import struct
-import zlib
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import ClassVar
 
-import numpy as np
-import torch
 import torch.nn as nn
-import torch.nn.utils.parametrize as P
 
-from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write
-from ..models import create_model
-from ..models.files import MODEL_TRANSFORMS, load_weights
-from .huffman import huffman_decode, huffman_encode
-from .packing import append_dense, read_dense
-
-MAGIC, VERSION = b"TSDC", 1
+from ..compress import Context, Report, register_method
+from ..recover import Recovery
+from .codebook import CodebookConfig, codebook_report, trained_codebook_
+from .tsdc import _layers, load_compressed, save_compressed  # noqa: F401  (the file format, re-exported)
 
 
 @dataclass
 class DeepCompressionConfig:
-    """Fraction of weights pruned per layer; the first conv and the classifier (``edge_sparsity``) are kept denser."""
+    """Prune ``sparsity`` of the inner layers' weights (``gradual``: on a cubic ramp during ``recover``), then
+    share weights with ``bits``-bit codebooks whose centroids are fine-tuned (``centroids``)."""
+
+    HELP: ClassVar[dict[str, str]] = {"sparsity": "fraction of weights pruned (0.9)", "bits": "bits per codebook "
+                                      "index", "gradual": "prune on a cubic ramp while fine-tuning"}
 
     sparsity: float = 0.9
-    edge_sparsity: float = 0.6
     bits: int = 4
+    gradual: bool = True
+    recover: Recovery = field(default_factory=lambda: Recovery(epochs=2, lr=0.01, distiller="kd"))
+    centroids: Recovery = field(default_factory=lambda: Recovery(epochs=1, lr=0.001))
 
     def validate(self) -> list[str]:
         p = []
-        for k in ("sparsity", "edge_sparsity"):
-            if not 0.0 <= getattr(self, k) < 1.0:
-                p.append(f"{k}: must be in [0, 1), got {getattr(self, k)}")
+        if not 0.0 < self.sparsity < 1.0:
+            p.append(f"sparsity: the fraction of weights pruned must be in (0, 1), got {self.sparsity}")
         if not 1 <= self.bits <= 8:
             p.append(f"bits: must be in 1..8, got {self.bits}")
-        return p
+        if self.gradual and self.recover.epochs < 1:
+            p.append("gradual: the cubic ramp prunes during fine-tuning, so give recover.epochs >= 1 (or set "
+                     "gradual: false)")
+        return (p + [f"recover.{q}" for q in self.recover.validate()]
+                + [f"centroids.{q}" for q in self.centroids.validate()])
 
 
-class Mask(nn.Module):
-    """Parametrization ``weight * mask`` keeping pruned weights at zero during fine-tuning."""
+@register_method(DeepCompressionConfig, "quant.deep-compression", family="quantize", trains=True, needs_data=True)
+def _deep_compression(model: nn.Module, cfg: DeepCompressionConfig, ctx: Context) -> Report:
+    """Deep Compression: prune, share weights with trained codebooks, Huffman-code, in one .tsdc file."""
+    from ..prune.magnitude import MagnitudeConfig
+    from ..prune.unstructured import prune_weights_
 
-    def __init__(self, mask: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mask", mask.to(torch.bool))
-
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        return w * self.mask
-
-
-def magnitude_mask(w: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """Keep the ``1 - sparsity`` largest-magnitude entries of ``w``."""
-    k = int(round(w.numel() * sparsity))
-    if k == 0:
-        return torch.ones_like(w, dtype=torch.bool)
-    thr = w.abs().ravel().kthvalue(k).values
-    return w.abs() > thr
-
-
-def prune_(model: nn.Module, cfg: DeepCompressionConfig | None = None) -> dict[str, torch.Tensor]:
-    """Magnitude-prune every Conv2d/Linear in place (masked, so training keeps them pruned)."""
-    cfg = cfg or DeepCompressionConfig()
-    if cfg.validate():
-        raise ConfigError("; ".join(cfg.validate()))
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    masks = {}
-    for i, (name, m) in enumerate(layers):
-        s = cfg.edge_sparsity if i in (0, len(layers) - 1) else cfg.sparsity
-        mask = magnitude_mask(m.weight.detach(), s)
-        with torch.no_grad():
-            m.weight.mul_(mask)
-        P.register_parametrization(m, "weight", Mask(mask))
-        masks[name] = mask
-    return masks
-
-
-def _layers(model: nn.Module) -> dict[str, nn.Module]:
-    return {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
-
-
-def save_compressed(model: nn.Module, path: str | Path, max_centroids: int = 256) -> int:
-    """Write ``model`` (pruned and/or codebook-shared, then baked) as a ``.tsdc`` file; returns its size."""
-    arch = getattr(model, "torchshrink_arch", None)
-    if arch is None:
-        raise CheckpointError("save_compressed needs a model built by torchshrink.create_model (it stores the arch)")
-    if any(P.is_parametrized(m) for m in model.modules()):
-        raise ConfigError("the model still has pruning/codebook parametrizations; call bake_(model) before saving")
-    sd = model.state_dict()
-    layers = _layers(model)
-    blob, meta_layers, gaps_all, idx_all = bytearray(), [], [], []
-    for name in layers:
-        w = sd[f"{name}.weight"].detach().float().ravel()
-        pos = torch.nonzero(w).ravel()
-        cent, idx = torch.unique(w[pos], return_inverse=True)
-        if len(cent) > max_centroids:
-            raise ConfigError(f"layer {name!r} has {len(cent)} distinct weights; share its weights with a codebook "
-                              f"(at most {max_centroids} centroids) before save_compressed")
-        gaps = torch.diff(pos, prepend=torch.tensor([-1])) - 1
-        off = len(blob)
-        blob += cent.numpy().astype(np.float32).tobytes()
-        meta_layers.append({"name": name, "shape": list(sd[f"{name}.weight"].shape), "nnz": len(pos),
-                            "k": len(cent), "centroids": off})
-        gaps_all.append(gaps.numpy())
-        idx_all.append(idx.numpy())
-    gap_bits, gap_table = huffman_encode(np.concatenate(gaps_all) if gaps_all else np.zeros(0))
-    idx_bits, idx_table = huffman_encode(np.concatenate(idx_all) if idx_all else np.zeros(0))
-    huff = {"gaps": [len(blob), len(gap_bits), gap_table]}
-    blob += gap_bits
-    huff["index"] = [len(blob), len(idx_bits), idx_table]
-    blob += idx_bits
-    shared = {f"{n}.weight" for n in layers}
-    dense = append_dense(((k, t) for k, t in sd.items() if k not in shared), blob)
-    header = {"arch": arch, "transforms": list(getattr(model, "torchshrink_transforms", [])),
-              "layers": meta_layers, "huffman": huff, "dense": dense}
-    head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
-    data = MAGIC + struct.pack("<II", VERSION, len(head)) + head + bytes(blob)
-    atomic_write(Path(path), lambda f: f.write(data))
-    return len(data)
-
-
-def load_compressed(path: str | Path) -> nn.Module:
-    """Rebuild the runnable model stored by :func:`save_compressed`."""
-    raw = Path(path).read_bytes()
-    if raw[:4] != MAGIC:
-        raise CheckpointError(f"{str(path)!r} is not a torchshrink deep-compression file (.tsdc); "
-                              "load ordinary model files with torchshrink.models.load_model")
-    version, n = struct.unpack("<II", raw[4:12])
-    if version != VERSION:
-        raise CheckpointError(f"{str(path)!r} has format version {version}; this torchshrink reads {VERSION}")
-    header = json.loads(zlib.decompress(raw[12:12 + n]))
-    blob = memoryview(raw)[12 + n:]
-    arch = dict(header["arch"])
-    model = create_model(arch.pop("name"), **arch)
-    for t in header["transforms"]:
-        model = MODEL_TRANSFORMS.get(t["name"])(model, **t["config"]) or model
-    total = sum(m["nnz"] for m in header["layers"])
-
-    def decode(kind: str) -> np.ndarray:
-        off, size, table = header["huffman"][kind]
-        return huffman_decode(bytes(blob[off:off + size]), table, total)
-
-    gaps, idx = decode("gaps"), decode("index")
-    sd, start = {}, 0
-    for m in header["layers"]:
-        cent = torch.from_numpy(np.frombuffer(blob, np.float32, m["k"], m["centroids"]).copy())
-        g = torch.from_numpy(gaps[start:start + m["nnz"]])
-        pos = torch.cumsum(g + 1, 0) - 1
-        w = torch.zeros(int(np.prod(m["shape"])))
-        w[pos] = cent[torch.from_numpy(idx[start:start + m["nnz"]])]
-        sd[f"{m['name']}.weight"] = w.view(m["shape"])
-        start += m["nnz"]
-    sd.update(read_dense(header["dense"], blob))
-    load_weights(model, sd, str(path))
-    return model.eval()
+    layers = list(_layers(model))
+    prune = MagnitudeConfig(sparsity=cfg.sparsity, scope="global", exclude=[layers[0], layers[-1]] if len(layers) > 2
+                            else [], gradual=cfg.gradual, recover=cfg.recover)
+    history, notes = prune_weights_(model, prune, ctx)
+    history += trained_codebook_(model, CodebookConfig(bits=cfg.bits, recover=cfg.centroids), ctx)
+    report = codebook_report("quant.deep-compression", model, ctx, history)
+    report.notes = notes + [f"{cfg.bits}-bit codebooks with {cfg.centroids.epochs} epochs of centroid fine-tuning, "
+                            "Huffman-coded indices"]
+    return report

@@ -16,24 +16,35 @@ True
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
+
+from ..compress import Context, Report, register_method
+from ..recover import Recovery
+from .packing import packed_report, register_kind
 
 from ..errors import ConfigError
 
 
 @dataclass
 class LowBitConfig:
-    """Bits per weight (2..8) and which layers: all Conv2d/Linear, except the first/last if ``keep_edges``."""
+    """Bits per weight (2..8) and which layers: all Conv2d/Linear, except the first/last if ``keep_edges``;
+    ``recover``: the straight-through fine-tune (epochs, lr, optionally a distiller from the float model)."""
+
+    HELP: ClassVar[dict[str, str]] = {"bits": "bits per weight (2..8)", "keep_edges": "leave the first and last "
+                                      "layers in float"}
 
     bits: int = 4
     keep_edges: bool = False
+    recover: Recovery = field(default_factory=lambda: Recovery(epochs=1, lr=0.01))
 
     def validate(self) -> list[str]:
-        return [] if 2 <= self.bits <= 8 else [f"bits: must be in 2..8, got {self.bits}"]
+        p = [] if 2 <= self.bits <= 8 else [f"bits: must be in 2..8, got {self.bits}"]
+        return p + [f"recover.{q}" for q in self.recover.validate()]
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -41,6 +52,7 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
+@register_kind
 class LowBit(nn.Module):
     """DoReFa k-bit weight parametrization."""
 
@@ -70,6 +82,13 @@ class LowBit(nn.Module):
         return (scales[0] * (2 * codes.float() / n - 1)).view(shape)
 
 
+def parametrize_weights_(model: nn.Module, keep_edges: bool, make: Callable[[], nn.Module]) -> None:
+    """Give every Conv2d/Linear weight (the first and last layer too unless ``keep_edges``) the parametrization
+    ``make()`` builds (a straight-through quantizer: the float weights keep training)."""
+    for _, m in target_layers(model, keep_edges):
+        P.register_parametrization(m, "weight", make())
+
+
 def target_layers(model: nn.Module, keep_edges: bool) -> list[tuple[str, nn.Module]]:
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     return layers[1:-1] if keep_edges else layers
@@ -80,5 +99,11 @@ def quantize_weights_(model: nn.Module, cfg: LowBitConfig | None = None) -> None
     cfg = cfg or LowBitConfig()
     if cfg.validate():
         raise ConfigError("; ".join(cfg.validate()))
-    for _, m in target_layers(model, cfg.keep_edges):
-        P.register_parametrization(m, "weight", LowBit(cfg.bits))
+    parametrize_weights_(model, cfg.keep_edges, lambda: LowBit(cfg.bits))
+
+
+@register_method(LowBitConfig, "quant.lowbit", family="quantize", trains=True, needs_data=True)
+def _lowbit(model: nn.Module, cfg: LowBitConfig, ctx: Context) -> Report:
+    """k-bit DoReFa weights fine-tuned with the straight-through estimator, stored packed (.tspk)."""
+    quantize_weights_(model, cfg)
+    return packed_report("quant.lowbit", model, ctx, cfg.recover)

@@ -30,6 +30,13 @@ from ..models import create_model
 from ..models.files import MODEL_TRANSFORMS, load_weights
 
 MAGIC, VERSION = b"TSPK", 1
+DECODERS: dict[str, Any] = {}  # parametrization kind -> decode(codes, scales, bits, shape), filled by lowbit/binary
+
+
+def register_kind(cls: Any) -> Any:
+    """Register a weight parametrization class (``kind``, ``bits``, ``codes()``, ``decode()``) for packed files."""
+    DECODERS[cls.kind] = cls.decode
+    return cls
 
 
 def pack_bits(codes: np.ndarray, bits: int) -> bytes:
@@ -118,9 +125,6 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], memoryview]:
 
 def load_packed(path: str | Path) -> nn.Module:
     """Rebuild the model of a ``.tspk`` file with its k-bit weights dequantized to float (ready to run)."""
-    from .binary import Binary
-    from .lowbit import LowBit
-
     header, blob = read_header(path)
     arch = dict(header["arch"])
     model = create_model(arch.pop("name"), **arch)
@@ -132,8 +136,30 @@ def load_packed(path: str | Path) -> nn.Module:
         nbytes = (n * L["bits"] + 7) // 8
         codes = torch.from_numpy(unpack_bits(bytes(blob[L["codes"]:L["codes"] + nbytes]), L["bits"], n).astype(np.int64))
         scales = torch.from_numpy(np.frombuffer(blob, np.float32, L["n_scales"], L["scales"]).copy())
-        cls = Binary if L["kind"] == "binary" else LowBit
-        sd[f"{L['name']}.weight"] = cls.decode(codes, scales, L["bits"], L["shape"])
+        if L["kind"] not in DECODERS:  # registered when torchshrink.quant is imported (lowbit, binary)
+            raise CheckpointError(f"{str(path)!r} stores weights of kind {L['kind']!r}, which this torchshrink cannot "
+                                  f"decode (known: {', '.join(sorted(DECODERS))}); update torchshrink")
+        sd[f"{L['name']}.weight"] = DECODERS[L["kind"]](codes, scales, L["bits"], L["shape"])
     sd.update(read_dense(header["dense"], blob))
     load_weights(model, sd, str(path))
     return model.eval()
+
+
+def packed_report(name: str, model: nn.Module, ctx: Any, recovery: Any) -> Any:
+    """Fine-tune ``model`` (k-bit or binary weights, straight-through) as ``recovery`` says, write it as
+    ``model.tspk`` in the method's folder and hand back the model loaded from that file, so what is measured is
+    what was stored (a temporary file without a folder)."""
+    import tempfile
+
+    from ..compress import Report
+
+    result = ctx.recover(model, recovery, desc=name)
+    history = result.history if result else []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = ctx.folder("model.tspk") if ctx.out is not None else Path(tmp) / "model.tspk"
+        size = save_packed(model, path)
+        loaded = load_packed(path)
+    report = Report(name, model=loaded, size_bytes=size, history=list(history or []))
+    if ctx.out is not None:
+        report.files["packed"] = str(path)
+    return report

@@ -14,6 +14,13 @@ Two flows, one config:
 ``mode="dynamic"`` quantizes the weights of Linear/LSTM layers and the activations on the fly
 (for Linear-heavy models such as MLPs and transformers).
 
+``engine="auto"`` quantizes for every int8 runtime that runs the model here (torch's x86, fbgemm and oneDNN
+kernels, ONNX Runtime's int8 QDQ with unsigned and signed activations, and torch's int8 model run in ONNX
+Runtime), refuses those whose top-1 after
+export on the validation data falls more than ``max_top1_drop`` points, times the rest at ``auto_batch`` and
+keeps the fastest (:func:`torchshrink.deploy.choose_runtime`); ``engine="onnxruntime-int8/u8"`` (or ``/s8``)
+quantizes with ONNX Runtime alone.
+
 >>> import torch
 >>> from torchshrink.models import create_model
 >>> m = create_model("resnet8", num_classes=3, in_channels=1).eval()
@@ -28,16 +35,26 @@ import contextlib
 import copy
 import io
 import warnings
-from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable
 
 import torch
 import torch.nn as nn
 
+from ..compress import Context, Report, register_method
+from ..config import check_ranges
 from ..errors import ConfigError
 from ..models.files import MODEL_TRANSFORMS, record_transform
 
 ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")
+ORT_ENGINES = ("onnxruntime-int8/u8", "onnxruntime-int8/s8", "onnxruntime-int8/torch")  # torchshrink.deploy
+INT8_CHOOSER: list[Any] = []  # engine "auto": torchshrink.deploy registers its choose_runtime here
+
+
+def register_int8_chooser(fn: Any) -> Any:
+    """Register the function that quantizes for every int8 runtime and keeps the fastest (``engine="auto"``)."""
+    INT8_CHOOSER[:] = [fn]
+    return fn
 OBSERVERS = ("minmax", "histogram", "moving_average", "percentile")
 
 
@@ -45,10 +62,24 @@ OBSERVERS = ("minmax", "histogram", "moving_average", "percentile")
 class PTQConfig:
     """How to quantize: flow, kernel library, observer for activations, per-channel weights."""
 
+    RENAMED: ClassVar[dict[str, str]] = {"calibration_batches": "calib_batches"}
+    HINTS: ClassVar[dict[str, str]] = {"bits": "int8 quantization (method ptq or dynamic) has 8 bits, so it takes no bits "
+                                               "setting (got {value!r}); for k-bit weights use method: lowbit with bits: N"}
+    HELP: ClassVar[dict[str, str]] = {
+        "engine": "int8 kernels: x86, fbgemm, onednn, qnnpack, an ONNX Runtime int8 target (onnxruntime-int8/u8, "
+                  "/s8, /torch), or auto (quantize for every int8 runtime, refuse those whose validation top-1 falls "
+                  "more than max_top1_drop, keep the one timed fastest at batch auto_batch)",
+        "max_top1_drop": "engine auto: refuse a runtime whose validation top-1 falls more points than this", "observer": "activation observer: minmax, histogram, "
+        "moving_average, percentile", "per_channel": "per-output-channel weight scales",
+        "calib_batches": "training batches to calibrate on", "backend": "fx (eager int8 kernels) or pt2e (torchao + "
+        "Inductor)", "auto_batch": "engine auto: the batch size the engines are timed at", "mode": "static or dynamic"}
+
     mode: str = "static"          # static | dynamic
     backend: str = "fx"           # fx (torch.ao, eager int8 kernels) | pt2e (torchao + Inductor)
-    engine: str = "x86"           # torch.backends.quantized.engine for backend fx; "auto": the fastest measured
-    auto_batch: int = 1           # engine "auto": the batch size the engines are timed at
+    engine: str = "x86"           # torch.backends.quantized.engine for backend fx, an ONNX Runtime int8 target, or
+                                  # "auto": the fastest int8 runtime measured
+    auto_batch: int = 1           # engine "auto": the batch size the runtimes are timed at
+    max_top1_drop: float = 1.0    # engine "auto": refuse a runtime whose top-1 falls more points than this
     observer: str = "histogram"   # activation observer: minmax | histogram | moving_average | percentile
     per_channel: bool = True      # per-output-channel weight scales
     calib_batches: int = 8        # batches of the loader used to calibrate
@@ -59,17 +90,16 @@ class PTQConfig:
             p.append(f"mode: must be static or dynamic, got {self.mode!r}")
         if self.backend not in ("fx", "pt2e"):
             p.append(f"backend: must be fx or pt2e, got {self.backend!r}")
-        if self.engine not in ENGINES + ("auto",):
-            p.append(f"engine: must be one of {', '.join(ENGINES)} or auto, got {self.engine!r}")
-        elif self.engine != "auto" and self.engine not in torch.backends.quantized.supported_engines:
+        if self.engine not in ENGINES + ORT_ENGINES + ("auto",):
+            p.append(f"engine: must be one of {', '.join(ENGINES + ORT_ENGINES)} or auto, got {self.engine!r}")
+        elif self.engine in ORT_ENGINES and (self.mode != "static" or self.backend != "fx"):
+            p.append(f"engine: {self.engine} is static int8; use mode static (backend fx) or a torch engine")
+        elif self.engine in ENGINES and self.engine not in torch.backends.quantized.supported_engines:
             p.append(f"engine: {self.engine!r} is not built into this torch (has {torch.backends.quantized.supported_engines})")
         if self.observer not in OBSERVERS:
             p.append(f"observer: must be one of {', '.join(OBSERVERS)}, got {self.observer!r}")
-        if self.calib_batches < 1:
-            p.append(f"calib_batches: must be >= 1, got {self.calib_batches}")
-        if self.auto_batch < 1:
-            p.append(f"auto_batch: must be >= 1, got {self.auto_batch}")
-        return p
+        return p + check_ranges(self, {"calib_batches": ">= 1", "auto_batch": ">= 1",
+                                       "max_top1_drop": ">= 0 (points of top-1)"})
 
     def check(self) -> "PTQConfig":
         problems = self.validate()
@@ -165,20 +195,27 @@ def _fx_failure(model: nn.Module, e: Exception) -> str:
     return f"{what} could not be converted to static int8 ({type(e).__name__}: {first}); {instead}"
 
 
-def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = None) -> nn.Module:
+def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = None, val: Iterable | None = None) -> nn.Module:
     """Return an int8 copy of ``model`` calibrated on ``cfg.calib_batches`` batches of ``loader``.
 
     ``loader`` yields ``(x, y)`` or ``x``. The original model is left untouched. Models built by
     ``create_model`` get a recorded transform so ``save_model``/``load_model`` round-trip them.
+    With ``engine="auto"``, ``val`` (a loader of ``(x, y)``) is the validation data each int8 runtime's
+    accuracy is checked on; the result carries ``torchshrink_runtime_choice`` (the times, the accuracies, why).
     """
     cfg = (cfg or PTQConfig()).check()
-    if cfg.engine == "auto" and cfg.backend == "fx":
-        from .engine_choice import choose_engine
-
+    if (cfg.engine == "auto" or cfg.engine in ORT_ENGINES) and cfg.backend == "fx":
+        if not INT8_CHOOSER:
+            raise ConfigError(f"engine {cfg.engine!r} chooses among int8 runtimes with torchshrink.deploy; import "
+                              "torchshrink (it registers it) or name an engine: x86, fbgemm, onednn")
+        choose_runtime = INT8_CHOOSER[0]
         xs = _batches(loader, cfg.calib_batches)
-        q, choice = choose_engine(lambda e: _as_loaded(quantize_ptq(model, xs, replace(cfg, engine=e))),
-                                  tuple(xs[0].shape[1:]), cfg.auto_batch)
-        q.torchshrink_engine_choice = choice
+        among = ([f"torch-int8/{e}" for e in ("x86", "fbgemm", "onednn")] if cfg.mode == "dynamic"
+                 else [cfg.engine] if cfg.engine != "auto" else None)
+        q, choice = choose_runtime(model, xs[0], calibration=xs, val=val, candidates=among, batch_size=cfg.auto_batch,
+                                   max_top1_drop=cfg.max_top1_drop, int8=True, observer=cfg.observer,
+                                   per_channel=cfg.per_channel, mode=cfg.mode)
+        q.torchshrink_runtime_choice = choice
         return q
     arch, transforms = getattr(model, "torchshrink_arch", None), getattr(model, "torchshrink_transforms", [])
     if cfg.mode == "dynamic":
@@ -283,3 +320,41 @@ class InferenceGraph(nn.Module):
     def train(self, mode: bool = True) -> "InferenceGraph":
         self.training = mode  # the graph itself stays in eval mode
         return self
+
+
+@dataclass
+class DynamicConfig(PTQConfig):
+    """Dynamic int8: int8 weights of Linear/LSTM/GRU layers, activations quantized on the fly (no calibration)."""
+
+    mode: str = "dynamic"
+
+    def validate(self) -> list[str]:
+        p = super().validate()
+        if self.mode != "dynamic":
+            p.append("mode: a DynamicConfig quantizes dynamically; use PTQConfig for static int8")
+        return p
+
+
+def _int8_report(name: str, q: nn.Module, cfg: PTQConfig) -> Report:
+    how = "dynamic" if cfg.mode == "dynamic" else (f"static, {cfg.calib_batches} calibration batches, "
+                                                  f"{cfg.observer} observer")
+    choice = getattr(q, "torchshrink_runtime_choice", None)
+    report = Report(name, model=q, metrics={"quantized": True})
+    report.notes.append(f"int8 ({how}) on the {choice.target if choice else cfg.engine} integer kernels")
+    if choice is not None:
+        report.notes.append(choice.summary())
+    return report
+
+
+@register_method(PTQConfig, "quant.ptq", family="quantize", rank0=True, quantized=True)
+def _ptq(model: nn.Module, cfg: PTQConfig, ctx: Context) -> Report:
+    """Static post-training int8 (calibrated on training batches), on real integer kernels."""
+    q = quantize_ptq(model.cpu().eval(), ctx.batches(cfg.calib_batches), cfg, val=ctx.val_loader)
+    return _int8_report("quant.ptq", q, cfg)
+
+
+@register_method(DynamicConfig, "quant.dynamic", family="quantize", rank0=True, quantized=True)
+def _dynamic(model: nn.Module, cfg: DynamicConfig, ctx: Context) -> Report:
+    """Dynamic int8 (Linear/LSTM/GRU weights in int8, activations quantized on the fly)."""
+    q = quantize_ptq(model.cpu().eval(), ctx.batches(1), cfg, val=ctx.val_loader)
+    return _int8_report("quant.dynamic", q, cfg)

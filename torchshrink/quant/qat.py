@@ -19,14 +19,40 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 
+from ..compress import Context, Report, register_method
 from ..errors import ConfigError
 from ..models.files import record_transform
-from .ptq import PTQConfig
+from ..recover import Recovery
+from .ptq import ENGINES, PTQConfig
+
+
+@dataclass
+class QATConfig:
+    """Quantization-aware training: the int8 ``engine`` trained for, weight scales ``per_channel``, and the
+    fake-quantized fine-tune (``recover``: epochs, lr, optionally a logit ``distiller`` from the float model)."""
+
+    HELP: ClassVar[dict[str, str]] = {"engine": "int8 kernels trained for: x86, fbgemm, onednn, qnnpack",
+                                      "per_channel": "per-output-channel weight scales"}
+
+    engine: str = "x86"
+    per_channel: bool = True
+    recover: Recovery = field(default_factory=lambda: Recovery(epochs=1, lr=0.01))
+
+    def validate(self) -> list[str]:
+        p = []
+        if self.engine not in ENGINES:
+            p.append(f"engine: QAT trains for one engine's rounding, so it must be one of {', '.join(ENGINES)}, "
+                     f"got {self.engine!r}")
+        if self.recover.epochs < 1:
+            p.append(f"recover.epochs: QAT fine-tunes with fake quantization, so it needs >= 1 epoch, got "
+                     f"{self.recover.epochs}")
+        return p + [f"recover.{q}" for q in self.recover.validate()]
 
 
 def make_qat_qconfig(cfg: PTQConfig):
@@ -51,9 +77,10 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, cfg: PTQConfig | None =
     from torch.ao.quantization.quantize_fx import prepare_qat_fx
 
     cfg = (cfg or PTQConfig()).check()
-    if cfg.engine == "auto":
-        raise ConfigError("engine auto picks the fastest post-training int8 model by timing it; QAT trains for one "
-                          "engine's rounding, so name it: engine x86, fbgemm or onednn")
+    if cfg.engine == "auto" or "/" in cfg.engine:
+        raise ConfigError(f"engine {cfg.engine} picks a post-training int8 runtime; QAT trains for one torch engine's "
+                          "rounding, so name it: engine x86, fbgemm or onednn (the QAT int8 model then exports to "
+                          "ONNX Runtime like any int8 model: torchshrink export --runtime onnxruntime)")
     torch.backends.quantized.engine = cfg.engine
     qmap = QConfigMapping().set_global(make_qat_qconfig(cfg))
     with warnings.catch_warnings():
@@ -63,6 +90,20 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, cfg: PTQConfig | None =
                          "arch": getattr(model, "torchshrink_arch", None),
                          "transforms": list(getattr(model, "torchshrink_transforms", []))}
     return p
+
+
+@register_method(QATConfig, "quant.qat", family="quantize", trains=True, quantized=True, needs_data=True)
+def _qat(model: nn.Module, cfg: QATConfig, ctx: Context) -> Report:
+    """Quantization-aware training, then the real int8 model (the same kernels as post-training int8)."""
+    prepared = prepare_qat(model, ctx.batches(1)[0][:2].float(), PTQConfig(engine=cfg.engine,
+                                                                           per_channel=cfg.per_channel))
+    result = ctx.recover(prepared, cfg.recover, desc="qat")
+    q = convert_qat(prepared)
+    report = Report("quant.qat", model=q, metrics={"quantized": True}, history=result.history if result else [])
+    report.notes.append(f"int8 after {cfg.recover.epochs} epochs of quantization-aware training on the {cfg.engine} "
+                        "integer kernels" + (f" (distilled with {cfg.recover.distiller})" if cfg.recover.distiller
+                                             else ""))
+    return report
 
 
 def qat_task(prepared: nn.Module, teacher: nn.Module | None = None, method: str = "kd", **kw: Any) -> nn.Module:

@@ -90,6 +90,8 @@ class BlockStructured(nn.Module):
     only choice for kxk convolutions). Both give the same result within float rounding.
     """
 
+    replaces_layer = True  # the layer-replacement engine never replaces layers inside it
+
     structure = ""
 
     def __init__(self, in_features: int, out_features: int, block: int, bias: bool = True,

@@ -1,4 +1,4 @@
-"""``structure_(model, config, input_shape)``: replace layers by block-circulant or block-Toeplitz ones in place.
+"""``structure_(model, config, example_inputs)``: replace layers by block-circulant or block-Toeplitz ones in place.
 
 Which layers: ``layers="linear"`` takes Linear layers and 1x1 convolutions (computed with the FFT);
 ``layers="all"`` also kxk convolutions, structured over their channels (each pair of out-block and
@@ -8,7 +8,7 @@ the nearest structured weight (Frobenius projection) and its relative error is r
 
 Which are kept: ``keep="speed"`` (default) keeps a replacement only where it is measured at least
 ``min_speedup`` times faster than the dense layer, on the layer's own input at ``batch_size``
-(:func:`torchshrink.lowrank.factorize.time_replacement`); ``keep="size"`` keeps every replacement and
+(the layer-replacement engine, :mod:`torchshrink.replace`); ``keep="size"`` keeps every replacement and
 the report says, layer by layer, where it is slower than the dense layer on this machine. The change
 is recorded with ``record_transform`` so ``save_model``/``load_model`` bring the model back.
 
@@ -22,18 +22,18 @@ is recorded with ``record_transform`` so ``save_model``/``load_model`` bring the
 """
 from __future__ import annotations
 
-import fnmatch
 import math
-import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch.nn as nn
 
+from ..compress import Context, Report, compress_, register_method
 from ..errors import ConfigError
-from ..lowrank.factorize import TimingSettings, _set, time_replacement, trace_shapes
-from ..models.files import MODEL_TRANSFORMS, record_transform
-from ..transform_report import TransformReport, fmt_opt, fmt_params
+from ..inputs import ExampleLike
+from ..models.files import MODEL_TRANSFORMS
+from ..recover import Recovery
+from ..replace import Proposal, TimingSettings, replacer_for, set_module
 from .base import BlockStructured
 from .circulant import BlockCirculant
 from .toeplitz import BlockToeplitz
@@ -45,6 +45,13 @@ STRUCTURES: dict[str, type[BlockStructured]] = {"circulant": BlockCirculant, "to
 class StructureConfig(TimingSettings):
     """Which structure, which layers, and how a layer earns its place (measured speed, or size)."""
 
+    HELP: ClassVar[dict[str, str]] = {
+        **TimingSettings.HELP, "structure": "circulant (default, CirCNN) or toeplitz",
+        "block": "block size b (>= 2; parameters fall about b-fold)",
+        "layers": "linear (Linear and 1x1 convolutions, default) or all (also kxk)",
+        "keep": "speed (keep a layer only where measured faster) or size", "compute": "fft or dense (Linear/1x1)",
+        "pad": "pad layers the block does not divide"}
+
     structure: str = "circulant"
     block: int = 4
     layers: str = "linear"
@@ -53,6 +60,7 @@ class StructureConfig(TimingSettings):
     pad: bool = True
     compute: str = "fft"
     keep: str = "speed"
+    recover: Recovery = field(default_factory=Recovery)
 
     def validate(self) -> list[str]:
         p = self.timing_problems()
@@ -71,42 +79,7 @@ class StructureConfig(TimingSettings):
         elif self.keep == "speed" and not self.measure:
             p.append("keep: 'speed' needs measure: true (it keeps the layers measured faster); "
                      "set keep: size to keep every layer without timing")
-        return p
-
-
-@dataclass
-class LayerReport:
-    """One layer: parameters before/after, projection error, measured latency, kept or why not."""
-
-    name: str
-    layer: str
-    structure: str
-    block: int
-    compute: str = ""
-    params: int = 0
-    params_after: int | None = None
-    error: float | None = None
-    dense_ms: float | None = None
-    structured_ms: float | None = None
-    speedup: float | None = None
-    kept: bool = False
-    reason: str = ""
-
-
-class StructureReport(TransformReport):
-    """Per-layer report of a :func:`structure_` call (parameters, projection error, timing, decision)."""
-
-    COLUMNS = (("layer", 26, lambda l: l.name), ("kind", 22, lambda l: l.layer[:22]), ("params", 15, fmt_params),
-               ("err", 6, lambda l: fmt_opt(l.error)),
-               ("ms dense->struct", 18,
-                lambda l: f"{l.dense_ms:.2f}->{l.structured_ms:.2f}" if l.dense_ms is not None else "-"),
-               ("x", 5, lambda l: fmt_opt(l.speedup, ".2f")))
-
-
-def _describe(m: nn.Module) -> str:
-    if isinstance(m, nn.Conv2d):
-        return f"Conv2d {m.in_channels}->{m.out_channels} {m.kernel_size[0]}x{m.kernel_size[1]}/{m.stride[0]}"
-    return f"Linear {m.in_features}->{m.out_features}"
+        return p + [f"recover.{q}" for q in self.recover.validate()]
 
 
 def _dims(m: nn.Module) -> tuple[int, int]:
@@ -129,85 +102,48 @@ def _why_not(m: nn.Module, cfg: StructureConfig) -> str | None:
     return None
 
 
-def structure_(model: nn.Module, config: StructureConfig | None = None, input_shape: Sequence[int] = (3, 32, 32),
-               verbose: bool = False) -> StructureReport:
-    """Replace ``model``'s layers by structured ones in place (see the module docstring); returns the report."""
-    cfg = config or StructureConfig()
-    problems = cfg.validate()
-    if problems:
-        raise ConfigError("invalid structure settings: " + "; ".join(problems))
-    t0 = time.perf_counter()
+@register_method(StructureConfig, "structured.structure", family="structure", rank0=True)
+def _structure(model: nn.Module, cfg: StructureConfig, ctx: Context) -> Report:
+    """Replace Linear/1x1 (or all) layers by block-circulant or block-Toeplitz ones."""
     cls = STRUCTURES[cfg.structure]
-    device = next((p.device for p in model.parameters()), None)
-    shapes = trace_shapes(model, input_shape, str(device or "cpu"))
-    candidates = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d)) and n in shapes]
-    for pat in cfg.include + cfg.exclude:
-        if not any(fnmatch.fnmatch(n, pat) for n, _ in candidates):
-            names = ", ".join(n for n, _ in candidates[:6])
-            raise ConfigError(f"include/exclude pattern {pat!r} matches no Linear or Conv2d layer of the model; "
-                              f"use names from model.named_modules() (e.g. {names})")
-    reports: list[LayerReport] = []
-    shape_skips = 0
-    for name, m in candidates:
-        if not any(fnmatch.fnmatch(name, p) for p in cfg.include) or any(fnmatch.fnmatch(name, p) for p in cfg.exclude):
-            continue
-        r = LayerReport(name, _describe(m), cfg.structure, cfg.block, params=sum(p.numel() for p in m.parameters()))
-        reports.append(r)
+    eng = replacer_for(model, cfg, ctx, "structured", keep_slower=cfg.keep == "size")
+
+    def propose(name: str, m: nn.Module, trace: Any) -> Proposal | str:
         why = _why_not(m, cfg)
         if why is not None:
-            r.reason = why
-            shape_skips += "multiple of block" in why
-            continue
+            return why
         new = cls.from_layer(m, cfg.block, compute=cfg.compute, init=False)
-        r.compute = new.compute
-        r.params_after = sum(p.numel() for p in new.parameters())
-        if r.params_after >= r.params:
-            r.reason = f"no saving at block {cfg.block} ({r.params_after} >= {r.params} parameters)"
-            continue
-        r.error = new.load_dense(m.weight, m.bias)
-        if cfg.measure:
-            r.dense_ms, r.structured_ms = time_replacement(m, new, shapes[name][0], cfg.batch_size, cfg.repeats,
-                                                           cfg.threads, cfg.device)
-            r.speedup = r.dense_ms / max(r.structured_ms, 1e-9)
-            slower = r.speedup < cfg.min_speedup
-            if slower and cfg.keep == "speed":
-                r.reason = (f"not faster: {r.structured_ms:.2f} ms vs {r.dense_ms:.2f} ms dense at batch "
-                            f"{cfg.batch_size} on {cfg.device} ({r.speedup:.2f}x)")
-                continue
-            if slower:
-                r.reason = f"for size; {1 / r.speedup:.2f}x slower than dense on {cfg.device}"
-        r.kept = True
-        new.train(m.training)
-        _set(model, name, new)
-        if verbose:
-            print(f"structured {name}: {cfg.structure} block {cfg.block}, {r.params} -> {r.params_after} parameters, "
-                  f"error {r.error:.3f}" + (f", {r.speedup:.2f}x" if r.speedup else ""))
-    if reports and shape_skips == len(reports):
-        sizes = sorted({f"{l.layer}" for l in reports})[:4]
-        selected = {r.name for r in reports}
-        g = math.gcd(*[d for n, m in candidates if n in selected for d in _dims(m)])
+        if sum(p.numel() for p in new.parameters()) >= sum(p.numel() for p in m.parameters()):
+            return f"no saving at block {cfg.block}"
+        err = new.load_dense(m.weight, m.bias)
+        spec = {"structure": cfg.structure, "block": cfg.block, "compute": new.compute}
+        return Proposal(new, spec, cfg.structure, err, dict(spec))
+
+    report = eng.run(propose, "structured.structure", cfg)
+    if report.layers and all("multiple of block" in l.reason for l in report.layers):
+        sizes = sorted({l.layer for l in report.layers})[:4]
+        g = math.gcd(*[d for n, m, _ in eng.candidates for d in _dims(m)])
         hint = f"block {g}" if g >= 2 else "a block size that divides them"
         raise ConfigError(f"block={cfg.block} divides none of the selected layers' sizes ({'; '.join(sizes)}); "
                           f"use {hint} or set pad: true")
-    notes: list[str] = []
-    timed = [l for l in reports if l.kept and l.speedup is not None]
+    timed = [l for l in report.kept if l.speedup is not None]
     slower = [l for l in timed if l.speedup < 1]
     if slower:
-        notes.append(f"{len(slower)} of {len(timed)} kept layers are slower than their dense layer when measured on "
-                     f"{cfg.device} at batch {cfg.batch_size} (kept for size, keep: {cfg.keep}); structured layers "
-                     "save parameters, the dense kernels of this machine are faster at these sizes")
-    if cfg.measure and cfg.keep == "speed" and not any(l.kept for l in reports):
-        notes.append("no structured layer was measured faster than its dense layer; keep: size keeps them for size")
-    kept = {r.name: {"structure": r.structure, "block": r.block, "compute": r.compute} for r in reports if r.kept}
-    if kept:
-        record_transform(model, "structured", layers=kept)
-    report = StructureReport(reports, asdict(cfg), time.perf_counter() - t0, notes)
-    if verbose:
-        for r in report.skipped:
-            print(f"skipped {r.name}: {r.reason}")
-        for n in notes:
-            print(n)
+        report.notes.append(f"{len(slower)} of {len(timed)} kept layers are slower than their dense layer when "
+                            f"measured on {cfg.timing_device} at batch {cfg.timing_batch} (kept for size, keep: {cfg.keep}); "
+                            "structured layers save parameters, the dense kernels of this machine are faster at "
+                            "these sizes")
+    if cfg.measure and cfg.keep == "speed" and not report.kept:
+        report.notes.append("no structured layer was measured faster than its dense layer; keep: size keeps them "
+                            "for size")
     return report
+
+
+def structure_(model: nn.Module, config: StructureConfig | None = None, example_inputs: ExampleLike | None = None,
+               **kwargs: Any) -> Report:
+    """Replace ``model``'s layers by structured ones in place (see the module docstring); ``compress_`` with a
+    StructureConfig."""
+    return compress_(model, config or StructureConfig(), example_inputs, **kwargs)
 
 
 @MODEL_TRANSFORMS.register("structured")
@@ -215,7 +151,7 @@ def replay_structured(model: nn.Module, layers: dict[str, dict[str, Any]]) -> nn
     """Rebuild the structured layers recorded by :func:`structure_` (weights are loaded afterwards)."""
     for name, spec in layers.items():
         m = model.get_submodule(name)
-        _set(model, name, STRUCTURES[spec["structure"]].from_layer(m, int(spec["block"]), compute=spec.get("compute") or "fft",
+        set_module(model, name, STRUCTURES[spec["structure"]].from_layer(m, int(spec["block"]), compute=spec.get("compute") or "fft",
                                                                    init=False))
     return model
 

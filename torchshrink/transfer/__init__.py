@@ -7,9 +7,9 @@ convolutions (least-squares fit over the group) and the ``transferred`` registry
 from scratch (:mod:`.convert`).
 """
 from .base import GROUPS, TransferredConv2d
-from .convert import METHODS, LayerReport, TransferConfig, TransferReport, transfer_filters_
+from .convert import METHODS, TransferConfig, transfer_filters_
 from .crelu import CReLUConv2d
 from .rotation import FlipConv2d, RotationConv2d, RotFlipConv2d
 
-__all__ = ["GROUPS", "METHODS", "CReLUConv2d", "FlipConv2d", "LayerReport", "RotFlipConv2d", "RotationConv2d",
-           "TransferConfig", "TransferReport", "TransferredConv2d", "transfer_filters_"]
+__all__ = ["GROUPS", "METHODS", "CReLUConv2d", "FlipConv2d", "RotFlipConv2d", "RotationConv2d",
+           "TransferConfig", "TransferredConv2d", "transfer_filters_"]

@@ -51,6 +51,7 @@ class TransferredConv2d(nn.Module):
     """Convolution with ``out_channels / g`` base filters expanded by the group ``group`` (see module docstring)."""
 
     group = "negation"
+    replaces_layer = True  # the layer-replacement engine never replaces layers inside it
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], stride=1, padding=0,
                  dilation=1, bias: bool = True) -> None:

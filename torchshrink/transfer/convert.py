@@ -1,4 +1,4 @@
-"""``transfer_filters_(model, config)``: turn a model's convolutions into transferred-filter layers in place.
+"""``transfer_filters_(model, config, example_inputs)``: turn a model's convolutions into transferred-filter layers in place.
 
 ``method``: ``crelu`` (half the filters and their negations, :mod:`.crelu`), ``rot4``, ``flip`` or
 ``rot4flip`` (a base set and its rotations/mirror images, :mod:`.rotation`). ``init="fit"`` fits each
@@ -10,24 +10,23 @@ base="resnet20", method="crelu")``). The change is recorded with ``record_transf
 
 >>> import torch.nn as nn
 >>> model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3))
->>> report = transfer_filters_(model, TransferConfig(method="crelu", min_channels=8))
+>>> report = transfer_filters_(model, TransferConfig(method="crelu", min_channels=8), (1, 8, 8))
 >>> [(l.name, l.params, l.params_after, l.kept) for l in report.layers]
 [('0', 80, 44, True), ('2', 1168, 592, True)]
 """
 from __future__ import annotations
 
-import fnmatch
-import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch.nn as nn
 
-from ..errors import ConfigError
-from ..lowrank.factorize import _set
-from ..models.files import MODEL_TRANSFORMS, record_transform
-from ..transform_report import TransformReport, fmt_opt, fmt_params
+from ..compress import Context, Report, compress_, register_method
+from ..inputs import ExampleLike
+from ..models.files import MODEL_TRANSFORMS
 from ..models.registry import create_model, register_model
+from ..recover import Recovery
+from ..replace import Proposal, TimingSettings, replacer_for, set_module
 from .base import GROUPS, TransferredConv2d
 from .crelu import CReLUConv2d
 from .rotation import FlipConv2d, RotationConv2d, RotFlipConv2d
@@ -40,11 +39,17 @@ METHODS: dict[str, type[TransferredConv2d]] = {"crelu": CReLUConv2d, "rot4": Rot
 class TransferConfig:
     """Which transformation group, which convolutions, and how the new layers start."""
 
+    HELP: ClassVar[dict[str, str]] = {
+        "method": "crelu (default), rot4, flip or rot4flip", "include": "layer name pattern to change (repeatable)",
+        "exclude": "layer name pattern to leave as is (repeatable)", "min_channels": "leave convolutions with "
+        "fewer outputs", "init": "fit (least squares to the trained filters) or random"}
+
     method: str = "crelu"
     include: list[str] = field(default_factory=lambda: ["*"])
     exclude: list[str] = field(default_factory=list)
     min_channels: int = 8
     init: str = "fit"
+    recover: Recovery = field(default_factory=Recovery)
 
     def validate(self) -> list[str]:
         p = []
@@ -55,29 +60,7 @@ class TransferConfig:
                      f"got {self.init!r}")
         if self.min_channels < 1:
             p.append(f"min_channels: must be >= 1, got {self.min_channels}")
-        return p
-
-
-@dataclass
-class LayerReport:
-    """One convolution: parameters before/after, relative fit error, kept or why not."""
-
-    name: str
-    layer: str
-    method: str
-    params: int = 0
-    params_after: int | None = None
-    error: float | None = None
-    kept: bool = False
-    reason: str = ""
-
-
-class TransferReport(TransformReport):
-    """Per-layer report of a :func:`transfer_filters_` call (parameters, fit error, decision)."""
-
-    COLUMNS = (("layer", 26, lambda l: l.name), ("kind", 22, lambda l: l.layer[:22]), ("params", 15, fmt_params),
-               ("err", 6, lambda l: fmt_opt(l.error)))
-    NOUN = "convolutions"
+        return p + [f"recover.{q}" for q in self.recover.validate()]
 
 
 def _why_not(m: nn.Conv2d, cls: type[TransferredConv2d], cfg: TransferConfig) -> str | None:
@@ -99,52 +82,37 @@ def _why_not(m: nn.Conv2d, cls: type[TransferredConv2d], cfg: TransferConfig) ->
     return None
 
 
-def transfer_filters_(model: nn.Module, config: TransferConfig | None = None, verbose: bool = False) -> TransferReport:
-    """Replace ``model``'s convolutions by transferred-filter layers in place; returns the per-layer report."""
-    cfg = config or TransferConfig()
-    problems = cfg.validate()
-    if problems:
-        raise ConfigError("invalid transfer settings: " + "; ".join(problems))
-    t0 = time.perf_counter()
+@register_method(TransferConfig, "transfer.filters", family="transfer")
+def _transfer(model: nn.Module, cfg: TransferConfig, ctx: Context) -> Report:
+    """Share convolution filters by negation (CReLU) or rotations/flips."""
     cls = METHODS[cfg.method]
-    convs = [(n, m) for n, m in model.named_modules() if type(m) is nn.Conv2d]
-    for pat in cfg.include + cfg.exclude:
-        if not any(fnmatch.fnmatch(n, pat) for n, _ in convs):
-            raise ConfigError(f"include/exclude pattern {pat!r} matches no Conv2d layer of the model; use names from "
-                              f"model.named_modules() (e.g. {', '.join(n for n, _ in convs[:6])})")
-    reports: list[LayerReport] = []
-    for name, m in convs:
-        if not any(fnmatch.fnmatch(name, p) for p in cfg.include) or any(fnmatch.fnmatch(name, p) for p in cfg.exclude):
-            continue
-        k = m.kernel_size
-        r = LayerReport(name, f"Conv2d {m.in_channels}->{m.out_channels} {k[0]}x{k[1]}/{m.stride[0]}", cfg.method,
-                        params=sum(p.numel() for p in m.parameters()))
-        reports.append(r)
+    eng = replacer_for(model, cfg, ctx, "transferred", TimingSettings(measure=False), (nn.Conv2d,),
+                       what="Conv2d layer")
+
+    def propose(name: str, m: nn.Module, trace: Any) -> Proposal | str:
         why = _why_not(m, cls, cfg)
         if why is not None:
-            r.reason = why
-            continue
+            return why
         new = cls.from_conv(m, fit=False)
-        if cfg.init == "fit":
-            r.error = new.fit(m.weight, m.bias)
-        r.params_after = sum(p.numel() for p in new.parameters())
-        r.kept = True
-        new.train(m.training)
-        _set(model, name, new)
-        if verbose:
-            print(f"transferred {name}: {cfg.method}, {r.params} -> {r.params_after} parameters"
-                  + (f", error {r.error:.3f}" if r.error is not None else ""))
-    kept = {r.name: {"method": r.method} for r in reports if r.kept}
-    if kept:
-        record_transform(model, "transferred", layers=kept)
-    return TransferReport(reports, asdict(cfg), time.perf_counter() - t0)
+        err = new.fit(m.weight, m.bias) if cfg.init == "fit" else None
+        return Proposal(new, {"method": cfg.method}, cfg.method, err, {"method": cfg.method})
+
+    report = eng.run(propose, "transfer.filters", cfg)
+    report.NOUN = "convolutions"
+    return report
+
+
+def transfer_filters_(model: nn.Module, config: TransferConfig | None = None, example_inputs: ExampleLike | None = None,
+                      **kwargs: Any) -> Report:
+    """Replace ``model``'s convolutions by transferred-filter layers in place; ``compress_`` with a TransferConfig."""
+    return compress_(model, config or TransferConfig(), example_inputs, **kwargs)
 
 
 @MODEL_TRANSFORMS.register("transferred")
 def replay_transferred(model: nn.Module, layers: dict[str, dict[str, Any]]) -> nn.Module:
     """Rebuild the layers recorded by :func:`transfer_filters_` (weights and channel layout are loaded afterwards)."""
     for name, spec in layers.items():
-        _set(model, name, METHODS[spec["method"]].from_conv(model.get_submodule(name), fit=False))
+        set_module(model, name, METHODS[spec["method"]].from_conv(model.get_submodule(name), fit=False))
     return model
 
 
@@ -159,6 +127,6 @@ def transferred(num_classes: int = 10, in_channels: int = 3, base: str = "resnet
     """
     model = create_model(base, num_classes=num_classes, in_channels=in_channels, width=width)
     transfer_filters_(model, TransferConfig(method=method, init="random", min_channels=min_channels,
-                                            exclude=list(exclude or [])))
+                                            exclude=list(exclude or [])), (in_channels, 32, 32))
     model.torchshrink_transforms = []  # the architecture itself rebuilds these layers
     return model

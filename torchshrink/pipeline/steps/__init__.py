@@ -1,6 +1,9 @@
-"""Built-in recipe steps, one file per family; importing this package registers them."""
-from . import distill, evaluate, export, factorize, prune, quantize, train  # noqa: F401
-from . import structure  # noqa: F401  (steps structure and transfer)
+"""Built-in recipe steps; importing this package registers them.
+
+train.py (train, finetune), recalibrate.py (BatchNorm statistics), compress.py (prune, quantize, factorize, structure, transfer, distill: one step per
+method family of ``compress_``), evaluate.py (evaluate, measure), export.py (export).
+"""
+from . import compress, evaluate, export, recalibrate, train  # noqa: F401
 from .base import StepContext, StepOutput, TrainSettings
 
 __all__ = ["StepContext", "StepOutput", "TrainSettings"]

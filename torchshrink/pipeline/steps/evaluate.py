@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ...config import check_ranges
 from ...engine import evaluate as evaluate_model
 from ...errors import TorchshrinkError
 from ...measure import measure as measure_model
-from ..recipe import register_step
+from ..registry import register_step
 from .base import StepContext, StepOutput
 
 
@@ -41,23 +42,25 @@ class EvaluateStep:
 
 
 @dataclass
-class MeasureStep:
-    """Parameters, size, MACs and latency of the current model at batch 1 and ``batch_size``."""
+class MeasureSettings:
+    """How models are measured: latency at batch 1 and ``batch_size``, ``repeats`` timed runs (``latency``: time)."""
 
-    target: Literal["model", "teacher"] = "model"
     batch_size: int = 64
     repeats: int = 30
+    latency: bool = True
 
     def validate(self) -> list[str]:
-        p = []
-        if self.batch_size < 1:
-            p.append(f"batch_size: must be >= 1, got {self.batch_size}")
-        if self.repeats < 1:
-            p.append(f"repeats: must be >= 1, got {self.repeats}")
-        return p
+        return check_ranges(self, {"batch_size": ">= 1", "repeats": ">= 1"})
 
 
-@register_step("evaluate", EvaluateStep, after_quantize=True, stage=False)
+@dataclass
+class MeasureStep(MeasureSettings):
+    """Parameters, size, MACs and latency of the current model at batch 1 and ``batch_size``, in its runtime."""
+
+    target: Literal["model", "teacher"] = "model"
+
+
+@register_step("evaluate", EvaluateStep, after_quantize=True, makes_model=False)
 def evaluate(ctx: StepContext, cfg: EvaluateStep) -> StepOutput:
     """Accuracy of the current model on the test set (and under FGSM/PGD where asked)."""
     model = ctx.teacher if cfg.target == "teacher" else ctx.model
@@ -76,11 +79,13 @@ def evaluate(ctx: StepContext, cfg: EvaluateStep) -> StepOutput:
     return StepOutput(metrics=metrics)
 
 
-@register_step("measure", MeasureStep, after_quantize=True, stage=False)
+@register_step("measure", MeasureStep, after_quantize=True, makes_model=False)
 def measure(ctx: StepContext, cfg: MeasureStep) -> StepOutput:
     """Cost of the current model now (the report also measures every stage side by side at the end)."""
     model = ctx.teacher if cfg.target == "teacher" else ctx.model
-    m = measure_model(model.eval(), ctx.input_shape, name=ctx.label, batch_size=cfg.batch_size, repeats=cfg.repeats)
-    print(f"[{ctx.label}] params {m.params}, MACs {m.macs}, latency b1 {m.latency_ms_b1:.3f} ms, "
-          f"b{cfg.batch_size} {m.latency_ms_bn:.2f} ms", flush=True)
+    m = measure_model(model.eval(), ctx.example, name=ctx.label, batch_size=cfg.batch_size, repeats=cfg.repeats,
+                      latency=cfg.latency)
+    timing = (f", latency b1 {m.latency_ms_b1:.3f} ms, b{cfg.batch_size} {m.latency_ms_bn:.2f} ms"
+              if m.latency_ms_b1 is not None else "")
+    print(f"[{ctx.label}] in {m.runtime}: params {m.params}, MACs {m.macs}{timing}", flush=True)
     return StepOutput(metrics={"measure": m.to_dict()})

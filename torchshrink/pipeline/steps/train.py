@@ -1,14 +1,14 @@
 """Steps ``train`` and ``finetune``: the one fit loop on the model (or the teacher), from its current weights."""
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn as nn
 
-from ..recipe import register_step
+from ...recover import Recovery, recover
+from ..registry import register_step
 from .base import StepContext, StepOutput, TrainSettings
 
 
@@ -21,32 +21,19 @@ class TrainStep(TrainSettings):
 
 
 @dataclass
-class FinetuneStep(TrainSettings):
-    """Recover accuracy after compression: a short low-lr schedule.
+class FinetuneStep(Recovery):
+    """Recover accuracy after compression: a short low-lr schedule (the settings of every method's ``recover``).
 
-    keep_zeros: weights that are exactly zero stay zero (so unstructured sparsity survives);
-    kd: distil from the teacher's logits (Hinton KD, temperature ``kd_temperature``, weight ``kd_alpha``).
+    keep_zeros: weights that are exactly zero stay zero (so unstructured sparsity survives); distiller: learn
+    from the recipe's teacher with a distillation method (e.g. ``kd``; ``options: {temperature: 4}``).
     """
 
+    RENAMED: ClassVar[dict[str, str]] = {"kd": "distiller", "kd_temperature": "options.temperature",
+                                         "kd_alpha": "options.kd_weight"}
+    MIN_EPOCHS = 1
+
     epochs: int = 2
-    lr: float = 0.01
     keep_zeros: bool = True
-    kd: bool = False
-    kd_temperature: float = 4.0
-    kd_alpha: float = 0.9
-
-    def validate(self) -> list[str]:
-        p = super().validate()
-        if self.kd_temperature <= 0:
-            p.append(f"kd_temperature: must be > 0, got {self.kd_temperature}")
-        if not 0 <= self.kd_alpha <= 1:
-            p.append(f"kd_alpha: must be in [0, 1], got {self.kd_alpha}")
-        if self.kd:
-            from ...pipeline.steps.distill import kd_available
-
-            if not kd_available():
-                p.append("kd: needs torchshrink.distill, which this version of torchshrink does not have yet; set kd: false")
-        return p
 
 
 class KeepZeros:
@@ -61,12 +48,13 @@ class KeepZeros:
         with torch.no_grad():
             for n, p in task.named_parameters():
                 key = n[len("model."):] if n.startswith("model.") else n
+                key = key[len("student."):] if key.startswith("student.") else key
                 mask = self.masks.get(key)
                 if mask is not None and mask.shape == p.shape:
                     p.mul_(mask)
 
 
-@register_step("train", TrainStep, after_quantize=False)
+@register_step("train", TrainStep)
 def train(ctx: StepContext, cfg: TrainStep) -> StepOutput:
     """Train the model or the teacher with cross-entropy."""
     model = ctx.teacher if cfg.target == "teacher" else ctx.model
@@ -79,15 +67,13 @@ def train(ctx: StepContext, cfg: TrainStep) -> StepOutput:
     return out
 
 
-@register_step("finetune", FinetuneStep)
+@register_step("finetune", FinetuneStep, needs_teacher=lambda cfg: bool(cfg.distiller))
 def finetune(ctx: StepContext, cfg: FinetuneStep) -> StepOutput:
     """Fine-tune the compressed model (optionally keeping its zeros and distilling from the teacher)."""
     model = ctx.model
     callbacks: tuple[Any, ...] = (KeepZeros(model),) if cfg.keep_zeros else ()
-    task: nn.Module = model
-    if cfg.kd:
-        from .distill import kd_task
-
-        task = kd_task(copy.deepcopy(ctx.teacher).eval(), model, cfg.kd_temperature, cfg.kd_alpha)
-    result = ctx.fit(task, cfg.fit_config(ctx.seed, ctx.device), callbacks=callbacks)
+    result = recover(model, ctx.loaders.train, ctx.loaders.val, cfg.fit_config(ctx.seed, ctx.device),
+                     teacher=ctx.teacher, distiller=cfg.distiller or None, options=cfg.options,
+                     input_shape=ctx.input_shape, callbacks=callbacks, out_dir=ctx.out / "fit",
+                     progress=ctx.progress, desc=ctx.label)
     return StepOutput(model=model, history=result.history, train_time_per_epoch_s=result.seconds_per_epoch)

@@ -1,0 +1,142 @@
+"""runtime/engine "auto": every runtime that runs the model is prepared, checked for accuracy after export, timed
+side by side, and the fastest is kept and explained."""
+import pytest
+import torch
+import torch.nn as nn
+
+from torchshrink.deploy import RUNTIMES, Deployed, Runtime, RuntimeChoice, choose_runtime, deploy, runtime_of
+from torchshrink.deploy.base import record_runtime
+from torchshrink.errors import ConfigError, TorchshrinkError
+from torchshrink.models import create_model, load_model, save_model
+from torchshrink.quant import PTQConfig, quantize_ptq
+from torchshrink.quant.qat import prepare_qat
+
+
+class Repeated(Deployed):
+    """The model run ``times`` times per call: the same outputs, truly slower."""
+
+    def __init__(self, model, times):
+        super().__init__()
+        self.model, self.times = model, times
+
+    def forward(self, x):
+        for _ in range(self.times - 1):
+            self.model(x)
+        return self.model(x)
+
+
+class SlowRuntime(Runtime):
+    name = "test-slow"
+
+    def prepare(self, model, example, kernel="", calibration=None, **options):
+        return record_runtime(Repeated(model, 40), model, self.name)
+
+
+@pytest.fixture
+def slow_runtime():
+    RUNTIMES.register(SlowRuntime.name)(SlowRuntime())
+    yield SlowRuntime.name
+    RUNTIMES._items.pop(SlowRuntime.name)
+
+
+def test_the_fastest_measured_runtime_is_kept_and_says_why(slow_runtime):
+    torch.manual_seed(0)
+    m = create_model("resnet8", num_classes=3, in_channels=1).eval()
+    x = torch.randn(4, 1, 16, 16)
+    best, choice = choose_runtime(m, x, candidates=["eager", slow_runtime], repeats=5, warmup=1)
+    assert choice.target == "eager" and best is m
+    assert choice.latency_ms[slow_runtime] > 5 * choice.latency_ms["eager"]
+    assert choice.summary().startswith("runtime: eager, the fastest measured here (batch 1")
+
+
+def test_auto_times_the_candidates_at_the_users_batch_and_its_file_brings_it_back(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("resnet8", num_classes=3, in_channels=1).eval()
+    x = torch.randn(4, 1, 16, 16)
+    best, choice = deploy(m, x, "eager,channels-last,onnxruntime", batch_size=3, repeats=5, warmup=1)
+    assert isinstance(choice, RuntimeChoice) and choice.batch_size == 3
+    assert set(choice.latency_ms) == {"eager", "channels-last", "onnxruntime"}
+    assert choice.latency_ms[choice.target] == min(choice.latency_ms.values())
+    assert runtime_of(best) == choice.target
+    save_model(best, tmp_path / "m.pt")
+    back = load_model(tmp_path / "m.pt")
+    assert runtime_of(back) == choice.target
+    with torch.no_grad():
+        assert torch.allclose(back(x), m(x), atol=1e-4)
+
+
+def test_quantize_auto_chooses_among_the_int8_runtimes_and_the_choice_survives_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    m = create_model("resnet8", num_classes=3, in_channels=1).eval()
+    xs = [torch.randn(8, 1, 16, 16) for _ in range(2)]
+    q = quantize_ptq(m, xs, PTQConfig(engine="auto", observer="minmax", calib_batches=2))
+    choice = q.torchshrink_runtime_choice
+    engines = [e for e in ("x86", "fbgemm", "onednn") if e in torch.backends.quantized.supported_engines]
+    ort = {f"onnxruntime-int8/{k}" for k in ("u8", "s8", "torch")}
+    assert set(choice.latency_ms) == {f"torch-int8/{e}" for e in engines} | ort
+    assert choice.latency_ms[choice.target] == min(choice.latency_ms.values())
+    assert runtime_of(q) == choice.target
+    save_model(q, tmp_path / "q.pt")
+    r = load_model(tmp_path / "q.pt")
+    save_model(r, tmp_path / "r.pt")  # a loaded model keeps its architecture record and runtime
+    r2 = load_model(tmp_path / "r.pt")
+    assert runtime_of(r2) == choice.target
+    with torch.no_grad():
+        assert torch.allclose(q(xs[0]), r(xs[0]), atol=1e-5)
+        assert torch.allclose(r(xs[0]), r2(xs[0]), atol=1e-6)
+        assert (q(xs[0]) - m(xs[0])).abs().max() < 0.3 * m(xs[0]).abs().max()
+
+
+def _agreement_data(model, n=240, batch=60):
+    """Validation batches labelled with ``model``'s own predictions: its top-1 is 100%, another runtime's top-1 is
+    its agreement with the model."""
+    torch.manual_seed(3)
+    x = torch.randn(n, 1, 16, 16)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return [(x[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
+
+
+def _convnet():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(16 * 16 * 16, 10)).eval()
+
+
+def test_auto_refuses_a_runtime_whose_accuracy_falls_more_than_allowed():
+    m = _convnet()
+    val = _agreement_data(m)
+    wrong = [torch.randn(16, 1, 16, 16) * 1e-3]  # calibrated on inputs 1000x too small: int8 clips every activation
+    among = ["eager", "onnxruntime", "torch-int8/x86", "onnxruntime-int8/u8"]
+    best, choice = choose_runtime(m, val[0][0], calibration=wrong, val=val, candidates=among, max_top1_drop=1.0,
+                                  repeats=3, warmup=1)
+    assert choice.reference_top1 == 100.0 and choice.val_images == 240
+    for t in ("torch-int8/x86", "onnxruntime-int8/u8"):
+        assert choice.top1[t] < 99.0
+        assert t not in choice.latency_ms and "more than the allowed 1" in choice.refused[t]
+    assert choice.target in ("eager", "onnxruntime") and choice.top1["onnxruntime"] >= 99.0
+    assert "refused: " in choice.summary()
+    # the same int8 runtimes with good calibration data keep the accuracy and are timed
+    good = [val[i][0] for i in range(2)]
+    _, ok = choose_runtime(m, val[0][0], calibration=good, val=val, candidates=among, max_top1_drop=5.0, repeats=3,
+                           warmup=1)
+    assert "torch-int8/x86" in ok.latency_ms and "onnxruntime-int8/u8" in ok.latency_ms
+    # quantize's engine auto, with only int8 runtimes to choose from, refuses them all and says what to do
+    with pytest.raises(TorchshrinkError, match="allow a larger accuracy drop"):
+        quantize_ptq(m, wrong, PTQConfig(engine="auto", calib_batches=1, max_top1_drop=1.0), val=val)
+
+
+def test_qat_refuses_auto_and_bad_engines_are_named():
+    m = create_model("resnet8", num_classes=3, in_channels=1)
+    with pytest.raises(ConfigError, match="name it: engine x86"):
+        prepare_qat(m, torch.randn(2, 1, 16, 16), PTQConfig(engine="auto"))
+    with pytest.raises(ConfigError, match="or auto"):
+        PTQConfig(engine="fastest").check()
+    with pytest.raises(ConfigError, match="auto_batch"):
+        PTQConfig(engine="auto", auto_batch=0).check()
+    with pytest.raises(ConfigError, match="max_top1_drop"):
+        PTQConfig(engine="auto", max_top1_drop=-1).check()
+    with pytest.raises(ConfigError, match="unknown runtime 'onnxruntim'.*did you mean 'onnxruntime'"):
+        deploy(m, torch.randn(2, 1, 16, 16), "onnxruntim")
+    with pytest.raises(TorchshrinkError, match="needs calibration batches"):
+        deploy(m.eval(), torch.randn(2, 1, 16, 16), "torch-int8/x86")
