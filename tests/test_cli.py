@@ -45,3 +45,15 @@ def test_train_eval_resume_and_refuse_to_clobber(tmp_path, capsys):
     assert main(argv[:-2] + ["--set", "model.kwargs.width=0.5"]) == 2
     assert "already holds another run" in capsys.readouterr().err
     assert main(argv[:-2] + ["--set", "model.kwargs.width=0.5", "--overwrite"]) == 0
+
+
+def test_the_toolkits_warnings_print_as_one_line(tmp_path, capsys):
+    from torchshrink.models import create_model, save_model
+
+    save_model(create_model("resnet8", num_classes=4, in_channels=1, width=0.25), tmp_path / "t.pt")
+    assert main(["distill", "--teacher", str(tmp_path / "t.pt"), "--student", "resnet8", "--data", "synthetic",
+                 "--set", "model.kwargs.width=0.5", "--set", "data.train_size=32", "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "d")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("torchshrink: warning: the student (") == 1 and "is larger than its teacher" in err
+    assert "warnings.warn" not in err and "TorchshrinkWarning" not in err

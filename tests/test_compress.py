@@ -39,7 +39,7 @@ def test_a_config_that_is_no_method_and_a_bad_config_are_refused():
         compress_(nn.Linear(2, 2), NotAMethod(), (2,))
     with pytest.raises(ConfigError, match="invalid prune.structured settings: ratio: must be in"):
         compress_(nn.Linear(2, 2), StructuredConfig(ratio=2.0), (2,))
-    with pytest.raises(ConfigError, match="takes an nn.Module"):
+    with pytest.raises(ConfigError, match="compress_'s model: expected a torch.nn.Module, got the str 'model.pt'"):
         compress_("model.pt", StructuredConfig(), (2,))
     with pytest.raises(ConfigError, match="needs example inputs"):
         compress_(nn.Linear(2, 2), MagnitudeConfig(sparsity=0.5))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .commands import COMMANDS, load_all
 from .errors import TorchshrinkError
@@ -32,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from .engine.rundir import release_run_dirs
     from .launch import run_command
 
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning(shown)
     try:
         return run_command(COMMANDS.get(args.command), args.command, args, argv)
     except TorchshrinkError as e:
@@ -44,6 +48,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("torchshrink: interrupted; run the same command again to resume from the last saved epoch", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
+        release_run_dirs()  # the run folder this command wrote is free for the next one
+
+
+def _show_warning(default):
+    """Print the toolkit's own warnings as one line ``torchshrink: warning: ...``; others as Python does."""
+    from .errors import TorchshrinkWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TorchshrinkWarning) or category.__name__ == TorchshrinkWarning.__name__:
+            print(f"torchshrink: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 import torch.nn as nn
 
+from . import checks
 from .errors import ConfigError, suggest
 from .inputs import Example, ExampleLike, as_example
 
@@ -405,15 +406,17 @@ def prepare(model: nn.Module, config: Any, example_inputs: ExampleLike | None = 
     """Check the call and build the handler's :class:`Context` (the first part of :func:`compress_`)."""
     import copy
 
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"compress_ takes an nn.Module as its model, got {type(model).__name__}")
+    checks.check_module(model, "compress_'s model")
     info = METHODS.for_config(config)
+    checks.check_types(config)  # field types, as the CLI checks them (ranges: the config's validate())
     check_config(config, info.name)
+    checks.check_float(model, checks.VERBS.get(info.family, info.family))
     if example_inputs is None:
         if data is None:
             raise ConfigError(f"{info.name} needs example inputs (a batch the model takes) or data to take one from")
-        example_inputs = next(iter(getattr(data, "train", data)))[0][:1]
+        example_inputs = checks.check_example_batch(next(iter(getattr(data, "train", data))), "a training batch")[:1]
     example = as_example(example_inputs, batch_size=1)
+    checks.check_example(model, example)
     if info.needs_data and data is None:
         raise ConfigError(f"{info.name} needs data (calibration or training batches); pass data=build_loaders(...)")
     layers = kwargs.pop("layers", None)
@@ -422,6 +425,8 @@ def prepare(model: nn.Module, config: Any, example_inputs: ExampleLike | None = 
         raise ConfigError(f"{info.name} learns from a teacher; pass teacher=<the trained model>")
     if ctx.teacher is None and getattr(getattr(config, "recover", None), "distiller", ""):
         ctx.teacher = copy.deepcopy(model).eval()  # recovery distils from the model as it came
+    if ctx.teacher is not None:
+        checks.check_same_channels(model, ctx.teacher)
     return info, ctx
 
 

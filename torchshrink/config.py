@@ -166,6 +166,12 @@ def from_dict(cls: type[C], data: dict | None, collect: list[str] | None = None)
     """
     problems: list[str] = [] if collect is None else collect
     start = len(problems)
+    if data is not None and not isinstance(data, dict):
+        shown = repr(data) if len(repr(data)) <= 40 else repr(data)[:37] + "..."
+        problems.append(f"expected a mapping of {cls.__name__} settings (e.g. {{'name': ...}}), got {shown}")
+        if collect is None:
+            raise ConfigError(problems[-1])
+        return None  # type: ignore[return-value]
     obj = _from_dict(cls, dict(data or {}), "", problems)
     if collect is None and problems[start:]:
         raise ConfigError("\n".join(problems[start:]))
@@ -218,17 +224,65 @@ def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping that gives one key twice (YAML would silently keep the last)."""
+
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        super().__init__(f"the key {key!r} appears twice (lines {first} and {again})")
+        self.key, self.first, self.again = key, first, again
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (merge keys ``<<`` may still be overridden).
+
+    >>> yaml.load("a: 1\\nb: 2\\na: 3\\n", Loader=StrictLoader)
+    Traceback (most recent call last):
+    ...
+    torchshrink.config.DuplicateKey: the key 'a' appears twice (lines 1 and 3)
+    """
+
+
+def _strict_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: SafeLoader says so itself
+            continue
+        if first is not None:
+            raise DuplicateKey(key, first, key_node.start_mark.line + 1)
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (:class:`DuplicateKey`, a ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping, with clear errors for a missing file or bad syntax."""
+    """Read a YAML mapping, with clear errors for a missing file, bad syntax or a key given twice."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file {str(path)!r} is a folder; pass the YAML file inside it")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist; check the path")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not a text file (a model or checkpoint?); pass a YAML file") from None
+    except DuplicateKey as e:
+        raise ConfigError(f"config file {str(path)!r} gives the key {e.key!r} twice (lines {e.first} and {e.again}); "
+                          "keep one of them (YAML would silently use the last)") from None
+    except OSError as e:
+        raise ConfigError(f"config file {str(path)!r} cannot be read ({e.strerror or type(e).__name__}); check the "
+                          "path and its permissions") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -256,7 +310,9 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
         if not key.strip() or any(not part.strip() for part in key.split(".")):
             raise ConfigError(f"override {item!r} has an empty setting name; write it as key.sub=value (e.g. optim.lr=0.05)")
         try:
-            value = yaml.safe_load(raw)
+            value = parse_yaml(raw)
+        except DuplicateKey as e:
+            raise ConfigError(f"override {item!r} gives the key {e.key!r} twice; keep one of them") from None
         except yaml.YAMLError:
             value = raw
         set_path(out, key.strip(), value)

@@ -26,6 +26,14 @@ class CheckpointError(TorchshrinkError):
     """A checkpoint or model file that is missing, corrupt or belongs to another model."""
 
 
+class OutputError(TorchshrinkError, OSError):
+    """A file or folder that cannot be written there (read-only, below a file, a name too long, a virtual file system)."""
+
+
+class RunFolderBusy(TorchshrinkError):
+    """The run folder is being written by another torchshrink process (its lock is held)."""
+
+
 class DivergenceError(TorchshrinkError):
     """Training produced a NaN or infinite loss.
 
@@ -36,6 +44,13 @@ class DivergenceError(TorchshrinkError):
     def __init__(self, message: str, what: str = "", suggested_lr: str | None = None, kept: bool = False) -> None:
         super().__init__(message)
         self.what, self.suggested_lr, self.kept = what or message, suggested_lr, kept
+
+
+class TorchshrinkWarning(UserWarning):
+    """Something allowed but probably not meant (e.g. a student larger than its teacher); the message says why.
+
+    The CLI prints it as one line ``torchshrink: warning: ...`` and goes on.
+    """
 
 
 def suggest(name: str, valid: Iterable[str], n: int = 3) -> str:

@@ -23,7 +23,7 @@ def test_corrupt_truncated_and_foreign_files(tmp_path):
     with pytest.raises(CheckpointError, match="trunc.pt.*truncated or corrupt"):
         load_model(tmp_path / "trunc.pt")
     torch.save(m.state_dict(), tmp_path / "bare.pt")
-    with pytest.raises(CheckpointError, match="not a torchshrink model file"):
+    with pytest.raises(CheckpointError, match="bare.pt' holds a plain state dict.*save it with save_model"):
         load_model(tmp_path / "bare.pt")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_model(tmp_path / "nope.pt")

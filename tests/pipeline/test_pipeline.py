@@ -68,7 +68,10 @@ def test_run_saves_resumes_reports_and_compares(tmp_path, capsys):
     run_recipe(tiny_recipe(out), progress=False)  # resumes: every step is reused, nothing retrains
     assert "finished earlier, reused" in capsys.readouterr().out
     assert (out / "steps" / "02_student" / "result.json").stat().st_mtime_ns == stamp
-    table, cmp_dir = compare_runs([out, out], tmp_path / "cmp")
+    import shutil
+
+    shutil.copytree(out, tmp_path / "copy" / "run")  # a second run of the same name: told apart by its folder
+    table, cmp_dir = compare_runs([out, tmp_path / "copy" / "run"], tmp_path / "cmp")
     assert len(table.splitlines()) == 2 + 6 and (cmp_dir / "compare_size.png").is_file()
     html = (out / "report.html").read_text()
     images = [f for f in (out / "report_files").iterdir() if f.suffix == ".png"]

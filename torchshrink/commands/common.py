@@ -103,7 +103,9 @@ def parse_spec(cls: type, settings: dict[str, Any]):
 
 
 def set_threads(n: int | None) -> None:
-    if n:
+    from ..checks import check_threads
+
+    if check_threads(n):
         torch.set_num_threads(n)
 
 
@@ -122,8 +124,6 @@ def check_device(device: str) -> None:
 
 def check_input_channels(model: torch.nn.Module, input_shape: Any, data_name: str) -> None:
     """Refuse a data set whose images have another channel count than the model's first layer reads."""
-    first = next((m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))), None)
-    c = 0 if first is None else first.in_channels if isinstance(first, torch.nn.Conv2d) else first.in_features
-    if tuple(input_shape)[0] != c:
-        raise ConfigError(f"the model takes {c} input channels but data set {data_name!r} has {input_shape[0]}; "
-                          "use the data set the model was trained on (--data)")
+    from ..checks import check_data_channels
+
+    check_data_channels(model, input_shape, data_name)

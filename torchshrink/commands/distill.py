@@ -31,7 +31,7 @@ class Distill(StepCommand):
                               "--teacher-pretrained)")
         if Path(args.teacher).is_file():
             teacher = {"path": args.teacher}
-        elif args.teacher.endswith((".pt", ".pth")):
+        elif args.teacher.endswith((".pt", ".pth", ".tspk", ".tsdc")) or "/" in args.teacher:
             raise ConfigError(f"teacher file {args.teacher!r} does not exist; train one with `torchshrink train --out ...`")
         elif not args.teacher_pretrained:
             raise ConfigError(f"teacher {args.teacher!r} is a model name without weights; pass a trained model file or "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..config import check_ranges
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..registry import Registry
 from .base import TensorDataset
 from .fashion_mnist import load_fashion_mnist
@@ -105,8 +105,19 @@ def load_dataset(name: str, split: str = "train", root: str | None = None, downl
     return ds
 
 
+def check_size(n: int, ds: TensorDataset, name: str, split: str, key: str) -> None:
+    """Refuse a subset size larger than the split it is taken from (taking "all" silently would hide the typo)."""
+    if n > len(ds):
+        raise ConfigError(f"data.{key}: {n} is more than the {len(ds)} {split} images of data set {name!r}; use at most "
+                          f"{len(ds)} (0 means all)")
+
+
 def build_loaders(cfg: DataConfig, rank: int = 0, world_size: int = 1) -> Loaders:
-    """Train/validation/test loaders for ``cfg`` (train sharded over ``world_size`` ranks)."""
+    """Train/validation/test loaders for ``cfg`` (a :class:`DataConfig` or a dict of its settings; train sharded over
+    ``world_size`` ranks)."""
+    from ..checks import check_config
+
+    cfg = check_config(cfg, DataConfig)
     if cfg.name == "imagefolder":
         if cfg.root is None:
             raise DataError("data set 'imagefolder' needs a root; pass --data-root FOLDER (with train/ and val/ inside)")
@@ -117,6 +128,8 @@ def build_loaders(cfg: DataConfig, rank: int = 0, world_size: int = 1) -> Loader
         return Loaders(train, test, test, train.dataset.num_classes, train.dataset.input_shape)
     train_ds = load_dataset(cfg.name, "train", cfg.root, cfg.download, cfg.seed)
     test_ds = load_dataset(cfg.name, "test", cfg.root, cfg.download, cfg.seed)
+    check_size(cfg.train_size, train_ds, cfg.name, "training", "train_size")
+    check_size(cfg.test_size, test_ds, cfg.name, "test", "test_size")
     if cfg.train_size:
         train_ds = train_ds.take(cfg.train_size, seed=cfg.seed)
     if cfg.test_size:

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..checks import check_teacher_student
 from ..errors import ConfigError
 from .taps import FeatureTaps, check_match, connector, feature_shapes, resolve_module
 
@@ -76,6 +77,7 @@ class Distiller(nn.Module):
     def __init__(self, student: nn.Module, teacher: nn.Module, student_layers: Sequence[str] = (),
                  teacher_layers: Sequence[str] = (), ce_weight: float = 1.0) -> None:
         super().__init__()
+        check_teacher_student(student, teacher)  # nn.Modules reading the same channels (a larger student is warned about)
         check_same_classes(num_classes(student), num_classes(teacher))
         self._classes_checked = False
         self.student = student

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..checks import check_temperature
 from .registry import register_distiller
 from .base import Distiller
 from .losses import dkd_loss
@@ -21,6 +22,7 @@ class DKD(Distiller):
                  temperature: float = 4.0, warmup_steps: int = 0, ce_weight: float = 1.0,
                  standardized: bool = False) -> None:
         super().__init__(student, teacher, ce_weight=ce_weight)
+        check_temperature(temperature)
         self.alpha, self.beta, self.temperature, self.warmup_steps = alpha, beta, temperature, warmup_steps
         self.standardized = standardized
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))

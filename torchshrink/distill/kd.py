@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..checks import check_temperature
 from .registry import register_distiller
 from .base import Distiller
 from .losses import kd_loss
@@ -21,6 +22,7 @@ class KD(Distiller):
     def __init__(self, student: nn.Module, teacher: nn.Module, temperature: float = 4.0, kd_weight: float = 0.9,
                  ce_weight: float = 0.1, standardized: bool = False) -> None:
         super().__init__(student, teacher, ce_weight=ce_weight)
+        check_temperature(temperature)
         self.temperature = temperature
         self.kd_weight = kd_weight
         self.standardized = standardized

@@ -110,6 +110,10 @@ class DistillConfig(TrainSettings):
                 return p + [str(e)]
             if cfg.base != "l2" and self.options:
                 p += _option_problems(cfg.base, self.options)
+            elif self.options:  # they would be dropped without a word
+                p.append(f"options: {', '.join(map(str, self.options))}: residual KD with the L2 feature loss takes no "
+                         "distiller options (they set the base distiller of residual+kd, residual+fitnet, ...); drop "
+                         "them, or choose a residual+ method")
         else:
             p += _option_problems(self.method, self.options)
         return p

@@ -11,7 +11,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch.nn as nn
 
-from ..errors import ConfigError, suggest
+from ..checks import check_input_shape, check_options as check_distiller_options, check_same_channels
+from ..errors import ConfigError
 from ..registry import Registry
 
 DISTILLERS = Registry("distillation method")
@@ -34,18 +35,15 @@ def distiller_options(method: str) -> list[str]:
 
 
 def check_options(method: str, options: dict[str, Any]) -> None:
-    """Refuse an option the distiller does not take, naming the ones it does.
+    """Refuse an option the distiller does not take, naming the ones it does, and a value of the wrong type or range
+    (a temperature must be positive, a weight not negative).
 
     >>> check_options("kd", {"temprature": 2})
     Traceback (most recent call last):
     ...
     torchshrink.errors.ConfigError: distillation method 'kd' has no option 'temprature' (did you mean 'temperature'?); its options: temperature, kd_weight, ce_weight
     """
-    valid = distiller_options(method)
-    for k in options:
-        if k not in valid:
-            raise ConfigError(f"distillation method {method!r} has no option {k!r}{suggest(str(k), valid)}; its options: "
-                              f"{', '.join(valid) or 'none'}")
+    check_distiller_options(DISTILLERS.get(method), options, f"distillation method {method!r}")
 
 
 def make_distiller(method: str, student: nn.Module, teacher: nn.Module, input_shape: Sequence[int] | None = None,
@@ -57,6 +55,9 @@ def make_distiller(method: str, student: nn.Module, teacher: nn.Module, input_sh
     """
     cls = DISTILLERS.get(method)
     check_options(method, options)
+    check_same_channels(student, teacher)
+    if input_shape is not None:  # both models run on it (a clear sentence, not a shape error from a connector)
+        input_shape = check_input_shape(teacher, check_input_shape(student, input_shape))
     if "input_shape" in inspect.signature(cls.__init__).parameters:
         if input_shape is None:
             raise ConfigError(f"distillation method {method!r} sizes its connectors from the features; pass "

@@ -397,6 +397,10 @@ def train_residual(pair: nn.Module, teacher: nn.Module, train_loader: Any, val_l
     problems = cfg.validate()
     if problems:
         raise ConfigError("; ".join(problems))
+    if base_kwargs and cfg.base == "l2":  # they would be dropped without a word
+        raise ConfigError(f"options {', '.join(map(str, base_kwargs))}: residual KD with the L2 feature loss takes no "
+                          "distiller options (they set the base distiller of residual+kd, residual+fitnet, ...); drop "
+                          "them, or choose a residual+ method")
     if input_shape is None:
         input_shape = getattr(train_loader, "input_shape", None) or tuple(next(iter(train_loader))[0].shape[1:])
     e_s = cfg.student_epochs or fit_cfg.epochs

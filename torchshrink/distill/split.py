@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+import torch
 import torch.nn as nn
 
 from ..errors import ConfigError

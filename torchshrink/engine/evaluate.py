@@ -27,11 +27,16 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device = "c
             if max_batches is not None and i >= max_batches:
                 break
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = model(x)
-            if isinstance(logits, tuple):
-                logits = logits[0]
-            logits = logits.float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            try:
+                logits = model(x)
+                if isinstance(logits, tuple):
+                    logits = logits[0]
+                logits = logits.float()
+                loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            except (RuntimeError, IndexError, ValueError) as e:  # on data it was not built for: say so in one sentence
+                from ..checks import explain_batch
+
+                raise (explain_batch(model, x, y, e) or e) from None
             k = min(5, logits.shape[1])
             top = logits.topk(k, dim=1).indices  # (B, k)
             hit = top.eq(y.view(-1, 1))

@@ -26,7 +26,9 @@ from typing import Any, Iterable, Protocol
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_module
 from ..errors import CheckpointError, DivergenceError
+from ..filesystem import make_folder
 from ..io import load_checkpoint, save_checkpoint, write_text
 from ..data.sharding import shard_loader
 from . import procs
@@ -34,6 +36,7 @@ from .ddp import Engine, EngineConfig
 from .evaluate import evaluate
 from .optim import OptimConfig, build_optimizer, build_scheduler
 from .pointwise import pointwise_as_matmul
+from .rundir import lock_run_dir, releases_run_dirs
 from .task import as_task
 
 CHECKPOINT = "checkpoint.pt"
@@ -59,6 +62,35 @@ class FitConfig:
         return [f"engine.{m}" for m in self.engine.validate()] + check_ranges(self, {
             "epochs": ">= 1", "label_smoothing": "[0, 1)", "clip_grad": ">= 0 (0 = off)",
             "eval_every": ">= 0 (0 = only at the end)"})
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The training checkpoint ``fit`` wrote at ``path``, its entries checked (a damaged file is a CheckpointError).
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "checkpoint.pt")
+    >>> from torchshrink.io import save_checkpoint
+    >>> save_checkpoint({"format": "torchshrink-checkpoint", "epoch": 1}, p)
+    >>> read_checkpoint(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    torchshrink.errors.CheckpointError: checkpoint '...checkpoint.pt' is damaged (its model, optimizer, scheduler, rng or history entry is missing or malformed); delete it to train from the start, or use a new output folder
+    """
+    state = load_checkpoint(path)
+    shown = str(path)
+    if isinstance(state, dict) and state.get("format") in ("torchshrink-model", "torchshrink-sparse-model"):
+        raise CheckpointError(f"{shown!r} is a model file, not a training checkpoint; remove it from the run folder (or "
+                              "use a new output folder) to train from the start")
+    ok = (isinstance(state, dict) and isinstance(state.get("epoch"), int) and not isinstance(state.get("epoch"), bool)
+          and state["epoch"] >= 0 and isinstance(state.get("model"), dict) and isinstance(state.get("optimizer"), dict)
+          and isinstance(state.get("scheduler"), dict) and isinstance(state.get("rng"), torch.Tensor)
+          and state["rng"].dtype == torch.uint8 and isinstance(state.get("history"), list)
+          and all(isinstance(r, dict) for r in state["history"]) and isinstance(state.get("config") or {}, dict)
+          and isinstance((state.get("config") or {}).get("optim", {}), dict))
+    if not ok:
+        raise CheckpointError(f"checkpoint {shown!r} is damaged (its model, optimizer, scheduler, rng or history entry is "
+                              "missing or malformed); delete it to train from the start, or use a new output folder")
+    return state
 
 
 class Callback(Protocol):
@@ -92,6 +124,7 @@ def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=1.0)
 
 
+@releases_run_dirs
 def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: FitConfig | None = None,
         out_dir: str | Path | None = None, resume: bool = True, callbacks: Iterable[Any] = (),
         progress: bool = True, desc: str = "train", is_main: bool = True, quiet: bool = False) -> FitResult:
@@ -101,7 +134,8 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     Inside a torch.distributed process group it trains with DDP (:mod:`torchshrink.engine.ddp`):
     the train loader is sharded, ``train_loader``'s batch size is the global batch, only rank 0 writes.
     """
-    cfg = cfg or FitConfig()
+    task = check_module(task, "fit's task")
+    cfg = check_config(cfg, FitConfig)
     problems = cfg.validate() + cfg.optim.validate()
     if problems:
         from ..errors import ConfigError
@@ -124,18 +158,26 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     start_epoch = 0
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / CHECKPOINT if out is not None else None
-    state = procs.on_main(lambda: load_checkpoint(ckpt_path) if ckpt_path is not None and resume and ckpt_path.exists()
+    if out is not None and is_main:  # one process writes this folder at a time (released when fit returns)
+        make_folder(out)
+        lock_run_dir(out)
+    state = procs.on_main(lambda: read_checkpoint(ckpt_path) if ckpt_path is not None and resume and ckpt_path.exists()
                          else None)  # read once on rank 0, given to every rank
     if state is not None:
         try:
             task.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
-        except (KeyError, RuntimeError, ValueError) as e:
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as e:
             raise CheckpointError(f"checkpoint {str(ckpt_path)!r} belongs to another model or run "
                                   f"({str(e).splitlines()[0][:150]}); use a new output folder or delete the file") from None
-        _rescale_lr(opt, sched, (state.get("config") or {}).get("optim", {}).get("lr"), cfg.optim.lr)
-        torch.set_rng_state(state["rng"])
+        saved_lr = (state.get("config") or {}).get("optim", {}).get("lr")
+        _rescale_lr(opt, sched, saved_lr if isinstance(saved_lr, (int, float)) else None, cfg.optim.lr)
+        try:
+            torch.set_rng_state(state["rng"])
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {str(ckpt_path)!r} has a damaged random-number state "
+                                  f"({str(e).splitlines()[0][:100]}); delete it to train from the start") from None
         history = list(state["history"])
         start_epoch = int(state["epoch"])
     _call(callbacks, "on_train_start", task, opt)
@@ -163,9 +205,14 @@ def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch,
         bar = _progress(train_loader, steps_per_epoch, f"{desc} {epoch + 1}/{cfg.epochs}", progress and is_main)
         for x, y in bar:
             x, y = engine.inputs(x, y)
-            with engine.autocast():
-                logits, losses = engine.forward_train(x, y)  # DDP-wrapped task.forward_train
-                loss = sum(losses.values())
+            try:
+                with engine.autocast():
+                    logits, losses = engine.forward_train(x, y)  # DDP-wrapped task.forward_train
+                    loss = sum(losses.values())
+            except (RuntimeError, IndexError, ValueError) as e:  # data the model was not built for: one sentence
+                from ..checks import explain_batch
+
+                raise (explain_batch(getattr(task, "model", task), x, y, e) or e) from None
             if engine.nonfinite(loss):  # collective: every rank stops together
                 raise _diverged(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}", history, out, cfg)
             opt.zero_grad(set_to_none=True)

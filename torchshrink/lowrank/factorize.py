@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
+from ..checks import check_config
 from ..compress import Context, Report, compress_, register_method
 from ..inputs import ExampleLike
 from ..measure.latency import fixed_threads
@@ -155,7 +156,7 @@ def _factorize(model: nn.Module, cfg: FactorizeConfig, ctx: Context) -> Report:
 def factorize_(model: nn.Module, config: FactorizeConfig | None = None, example_inputs: ExampleLike | None = None,
                **kwargs: Any) -> Report:
     """Factorize ``model``'s layers in place (see the module docstring); ``compress_`` with a FactorizeConfig."""
-    return compress_(model, config or FactorizeConfig(), example_inputs, **kwargs)
+    return compress_(model, check_config(config, FactorizeConfig), example_inputs, **kwargs)
 
 
 @MODEL_TRANSFORMS.register("lowrank")

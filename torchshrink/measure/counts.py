@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..checks import check_module
 from ..io import serialized_size
 
 
@@ -33,6 +34,7 @@ def count_params(model: nn.Module) -> int:
     >>> count_params(nn.Linear(3, 2))
     8
     """
+    check_module(model)
     return sum(p.numel() for p in model.parameters()) + sum(t.numel() for t in _quantized_weights(model))
 
 

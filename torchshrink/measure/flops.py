@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..checks import check_example, check_module
 from ..inputs import ExampleLike, as_example, model_device
 
 
@@ -18,12 +19,15 @@ def count_flops(model: nn.Module, example: ExampleLike, batch_size: int = 1) -> 
     >>> count_flops(nn.Embedding(10, 4), torch.zeros(1, 6, dtype=torch.long))
     0
     """
-    x = as_example(example, batch_size=batch_size, device=model_device(model))
+    x = as_example(example, batch_size=batch_size, device=model_device(check_module(model)))
     was_training = model.training
     model.eval()
     try:
         with FlopCounterMode(display=False) as counter:
             x.run(model)
+    except Exception:  # the model does not run on this input: say why in one sentence (or re-raise as it was)
+        check_example(model, x)
+        raise
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())

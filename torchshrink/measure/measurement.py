@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import torch
 import torch.nn as nn
 
-from ..inputs import ExampleLike
+from ..inputs import ExampleLike, as_example, model_device
 from .counts import bytes_in_memory, bytes_on_disk, count_nonzero, count_params
 from .flops import count_macs
 from .latency import latency_many
@@ -60,9 +60,16 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
     models in the NHWC memory format; ``block`` and ``real`` as in :func:`~torchshrink.measure.latency.latency_many`
     (``block`` default: 3 when the models run in different thread pools, PyTorch's and ONNX Runtime's, else 1).
     """
+    from ..checks import check_example, check_module
     from ..deploy.base import Deployed, runtime_of, timing_block
     from ..engine.evaluate import evaluate
+    from ..errors import ConfigError
 
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(f"measure_many: expected a dict of name -> model, got {type(models).__name__}")
+    ex = as_example(example, batch_size=1)
+    for name, m in models.items():
+        check_example(check_module(m, f"model {name!r}"), ex.to(model_device(m)))  # each runs on it, or one sentence
     block = timing_block(models.values()) if block is None else block
     size_bytes, macs, tpe = size_bytes or {}, macs or {}, train_time_per_epoch_s or {}
     lat1 = latn = {}
@@ -98,7 +105,7 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
 
 def measure(model: nn.Module, example: ExampleLike, loader: Iterable | None = None, name: str = "model",
             **kwargs: Any) -> Measurement:
-    """Measure one model (see :func:`measure_many` for the options).
+    """Measure one model (see :func:`measure_many` for the options); the model must run on ``input_shape``.
 
     >>> from torchshrink.models import create_model
     >>> m = measure(create_model("resnet20"), (3, 32, 32), repeats=2, warmup=1, batch_size=2)

@@ -28,6 +28,9 @@ register_model = MODELS.register
 
 def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **kwargs: Any) -> nn.Module:
     """Build a model by name. Unknown names raise an error listing the valid ones."""
+    from ..checks import check_name
+
+    check_name(name, "create_model's name")
     if not isinstance(num_classes, int) or num_classes < 1:
         raise TorchshrinkError(f"num_classes must be a positive integer, got {num_classes!r}")
     if not isinstance(in_channels, int) or in_channels < 1:

@@ -12,7 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_distinct
 from ..engine.rundir import refuse_existing
+from ..errors import OutputError
+from ..filesystem import output_problem
 from ..errors import TorchshrinkError
 from ..io import write_text
 from ..measure import compare as compare_measurements, markdown_table
@@ -27,7 +30,15 @@ def load_run(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise TorchshrinkError(f"{str(folder)!r} is not a finished run folder (no stages.json); give folders written "
                                "by `torchshrink run`")
-    return json.loads(path.read_text())
+    try:
+        run = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        run = None
+    if not isinstance(run, dict) or not isinstance(run.get("stages"), list) or not run["stages"] \
+            or not all(isinstance(s, dict) and isinstance(s.get("measurement"), dict) for s in run["stages"]):
+        raise TorchshrinkError(f"{str(folder)!r} has a damaged or empty stages.json (no measured stages); run the recipe "
+                               "again with `torchshrink run` to rewrite it")
+    return run
 
 
 def compare_runs(folders: list[str | Path], out: str | Path, overwrite: bool = False) -> tuple[str, Path]:
@@ -37,10 +48,11 @@ def compare_runs(folders: list[str | Path], out: str | Path, overwrite: bool = F
     different runs, so their ratios are only as fair as the machines' loads were alike (said in the file).
     An earlier comparison in ``out`` is refused unless ``overwrite`` (then its files are replaced).
     """
-    runs = [load_run(Path(f)) for f in folders]
+    runs = [load_run(Path(f)) for f in check_distinct(folders, "run folder")]
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise TorchshrinkError(f"output path {str(out)!r} is a file, not a folder; choose another --out")
+    problem = output_problem(out)  # a file there, below a file, read-only, /proc: one sentence, nothing written
+    if problem:
+        raise OutputError(problem)
     earlier = sorted(out.glob("compare*.*")) if out.is_dir() else []
     refuse_existing([p for p in earlier if p.suffix in (".md", ".html", ".png")], overwrite)
     names = [r["name"] for r in runs]

@@ -24,8 +24,8 @@ returns *all* problems, one line each, before any training.
 
 >>> r = parse_recipe({"data": {"name": "synthetic"}, "model": {"name": "resnet8"},
 ...                   "steps": [{"train": {"epochs": 1}}, {"prune": {"ratio": 7}}]}, collect := [])
->>> [p for p in collect if "ratio" in p]
-['steps[2] prune: ratio: must be in [0, 1), got 7.0']
+>>> [p for p in collect if "ratio" in p]  # doctest: +ELLIPSIS
+['steps[2] prune: ratio: must be in (0, 1) (the fraction of channels removed, e.g. 0.3), got 7.0; ...']
 """
 from __future__ import annotations
 

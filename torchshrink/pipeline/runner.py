@@ -30,7 +30,7 @@ import torch.nn as nn
 from ..config import load_yaml
 from ..data import build_loaders
 from ..engine import procs
-from ..engine.rundir import prepare_run_dir
+from ..engine.rundir import prepare_run_dir, releases_run_dirs
 from ..errors import ConfigError, DivergenceError
 from ..io import write_json
 from ..models import load_model, save_model
@@ -117,6 +117,7 @@ def _load_or_none(path: Path) -> nn.Module | None:
     return procs.on_all(load_model, path)  # read on rank 0, sent to the others (no shared disk needed)
 
 
+@releases_run_dirs
 def run_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = (), overwrite: bool = False,
                progress: bool = True, quiet: bool = False, report: bool = True) -> Path:
     """Validate then run a recipe (file or mapping); returns the run folder (holding the report)."""

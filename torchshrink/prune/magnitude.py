@@ -20,6 +20,7 @@ from typing import ClassVar
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..errors import ConfigError, suggest
 from ..recover import Recovery
 
@@ -116,6 +117,7 @@ def magnitude_prune_(model: nn.Module, cfg: MagnitudeConfig) -> dict[str, torch.
 
     ``compress_(model, MagnitudeConfig(...), example, data)`` does the same and recovers as ``cfg.recover`` says.
     """
+    cfg, _ = check_config(cfg, MagnitudeConfig), check_model_input(model, "prune")
     problems = cfg.validate()
     if problems:
         raise ConfigError("invalid magnitude pruning config: " + "; ".join(problems))

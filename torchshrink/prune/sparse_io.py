@@ -26,11 +26,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError
-from ..io import load_checkpoint, save_checkpoint
-from ..models.files import FORMAT as DENSE_FORMAT, MODEL_TRANSFORMS, load_weights
-from ..models.registry import create_model
-
-FORMAT = "torchshrink-sparse-model"
+from ..io import SEAL_LEN, load_checkpoint, save_checkpoint
+from ..models.files import FORMAT as DENSE_FORMAT, SPARSE_FORMAT as FORMAT, model_from_payload
 MIN_ZERO_FRACTION = 0.5
 
 
@@ -97,17 +94,41 @@ def pack_state(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
             "values": torch.cat(values) if values else torch.zeros(0)}
 
 
-def unpack_state(packed: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The state dict :func:`pack_state` packed."""
+def unpack_state(packed: dict[str, Any], source: str = "sparse file") -> dict[str, torch.Tensor]:
+    """The state dict :func:`pack_state` packed; every entry is checked against the flat tensors first.
+
+    A malformed entry (a damaged or edited file) raises :class:`CheckpointError` naming ``source``.
+    """
+    bad = CheckpointError(f"{source!r} is a damaged sparse model file (its packed weights do not add up); write it "
+                          "again with save_sparse (`torchshrink prune --method unstructured`)")
+    if not isinstance(packed, dict) or not isinstance(packed.get("dense"), dict) \
+            or not isinstance(packed.get("sparse"), list) or not isinstance(packed.get("bits"), torch.Tensor) \
+            or not isinstance(packed.get("values"), torch.Tensor) or packed["bits"].dtype != torch.uint8 \
+            or packed["bits"].dim() != 1 or packed["values"].dim() != 1:
+        raise bad
     sd = dict(packed["dense"])
+    values, bits = packed["values"], packed["bits"]
     vo = bo = 0
-    for k, shape, nv, nb in packed["sparse"]:
+    for e in packed["sparse"]:
+        if not (isinstance(e, list) and len(e) == 4 and isinstance(e[0], str) and isinstance(e[1], list)
+                and all(isinstance(d, int) and d >= 0 for d in e[1]) and all(isinstance(v, int) for v in e[2:])):
+            raise bad
+        k, shape, nv, nb = e
+        n = int(np.prod(shape)) if shape else 1
+        if nv < 0 or vo + nv > len(values) or (nb < 0 and nv != n) or (nb >= 0 and (nb != (n + 7) // 8
+                                                                                     or bo + nb > len(bits))):
+            raise bad
         if nb < 0:
-            sd[k] = packed["values"][vo:vo + nv].view(shape).clone()
+            sd[k] = values[vo:vo + nv].view(shape).clone()
             vo += nv
             continue
-        sd[k] = decode({"shape": shape, "bits": packed["bits"][bo:bo + nb], "values": packed["values"][vo:vo + nv]})
+        mask_bits = bits[bo:bo + nb]
+        if int(np.unpackbits(mask_bits.numpy(), count=n).sum()) != nv:
+            raise bad
+        sd[k] = decode({"shape": shape, "bits": mask_bits, "values": values[vo:vo + nv]})
         vo, bo = vo + nv, bo + nb
+    if vo != len(values) or bo != len(bits):
+        raise bad
     return sd
 
 
@@ -125,9 +146,10 @@ def _payload(model: nn.Module, fmt: str, sparse: bool, meta: dict[str, Any] | No
 
 
 def _nbytes(obj: Any) -> int:
+    """Bytes of ``obj`` as a file torchshrink writes (``torch.save``, plus the seal :mod:`torchshrink.io` adds)."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    return buf.tell()
+    return buf.tell() + SEAL_LEN
 
 
 def sparse_sizes(model: nn.Module) -> SparseSizes:
@@ -145,15 +167,12 @@ def save_sparse(model: nn.Module, path: str | Path, meta: dict[str, Any] | None 
 
 
 def load_sparse(path: str | Path) -> nn.Module:
-    """Rebuild a model written by :func:`save_sparse` (architecture, structural transforms, weights)."""
+    """Rebuild a model written by :func:`save_sparse` (architecture, structural transforms, weights).
+
+    :func:`torchshrink.models.load_model` reads sparse files too; this reader refuses every other kind of file.
+    """
     obj = load_checkpoint(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a torchshrink sparse model file; load it with "
                               "torchshrink.models.load_model if it was written by save_model")
-    arch = dict(obj["arch"])
-    model = create_model(arch.pop("name"), **arch)
-    for t in obj.get("transforms", []):
-        model = MODEL_TRANSFORMS.get(t["name"])(model, **t["config"]) or model
-    model.torchshrink_transforms = list(obj.get("transforms", []))
-    load_weights(model, unpack_state(obj["state_dict"]), str(path))
-    return model
+    return model_from_payload(obj, path, lambda packed: unpack_state(packed, str(path)))

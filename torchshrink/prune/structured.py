@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch_pruning as tp
 
+from ..checks import check_config
 from ..compress import Context, Report, compress_, register_method
 from ..engine.task import requires_grad_kept
 from ..errors import ConfigError, suggest
@@ -62,8 +63,8 @@ class StructuredConfig:
         "round_to": "keep channel counts multiples of this (8 suits CPU kernels)",
         "max_layer_ratio": "the most of one layer's channels that may go", "search_steps": "MACs-target search steps"}
 
-    ratio: float = 0.0
-    macs: float = 0.0
+    ratio: float | None = None
+    macs: float | None = None
     importance: str = "l2"
     exclude: list[str] = field(default_factory=list)
     global_pruning: bool = False
@@ -74,12 +75,13 @@ class StructuredConfig:
 
     def validate(self) -> list[str]:
         p = []
-        if self.ratio > 0 and self.macs > 0:
+        if self.ratio is not None and self.macs is not None:
             p.append("set one of ratio (the fraction of channels removed, e.g. 0.3) and macs (the fraction of MACs "
                      "kept, e.g. 0.5), not both")
-        if not 0 <= self.ratio < 1:
-            p.append(f"ratio: must be in [0, 1), got {self.ratio}")
-        if not 0 <= self.macs < 1:
+        if self.ratio is not None and not 0 < self.ratio < 1:  # 0 would prune nothing: said, not replaced by a default
+            p.append(f"ratio: must be in (0, 1) (the fraction of channels removed, e.g. 0.3), got {self.ratio}; leave "
+                     "ratio and macs out to keep half the MACs")
+        if self.macs is not None and not 0 < self.macs < 1:
             p.append(f"macs: the fraction of MACs kept must be in (0, 1), got {self.macs}")
         if self.importance not in IMPORTANCES:
             p.append(f"importance: unknown {self.importance!r}{suggest(self.importance, IMPORTANCES)}; "
@@ -195,7 +197,7 @@ def _prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: Context) -> 
     batches = list(_take(ctx.train_loader, 4)) if needs_gradients(cfg.importance) and ctx.data is not None else None
     macs0 = count_macs(model, ex)
     ratio = cfg.ratio
-    if cfg.ratio == 0:  # a MACs target (half the MACs when neither is given)
+    if cfg.ratio is None:  # a MACs target (half the MACs when neither is given)
         cfg = dataclasses.replace(cfg, macs=cfg.macs or 0.5)
         ratio = _search_ratio(model, cfg, ex, batches, macs0)
     elif not cfg.global_pruning:
@@ -224,7 +226,7 @@ def prune_(model: nn.Module, config: StructuredConfig, example_inputs: ExampleLi
     importances that need gradients (taylor). The change is recorded so ``save_model``/``load_model``
     round-trip the new shapes.
     """
-    return compress_(model, config, example_inputs, **kwargs)
+    return compress_(model, check_config(config, StructuredConfig), example_inputs, **kwargs)
 
 
 def _take(batches: Iterable[Any], n: int):

@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..compress import Context, Report, register_method
 from ..recover import Recovery
 from .packing import packed_report, register_kind
@@ -85,7 +86,7 @@ class Binary(nn.Module):
 
 def binarize_(model: nn.Module, cfg: BinaryConfig | None = None) -> None:
     """Binarize every Conv2d/Linear weight in place (latent float weights keep training)."""
-    cfg = cfg or BinaryConfig()
+    cfg, _ = check_config(cfg, BinaryConfig), check_model_input(model, "binarize")
     parametrize_weights_(model, cfg.keep_edges, lambda: Binary(cfg.xnor))
 
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
+from ..checks import check_config, check_model_input
 from ..compress import Context, Report, register_method
 from ..errors import ConfigError
 from ..recover import Recovery
@@ -96,7 +97,7 @@ def share_weights_(model: nn.Module, cfg: CodebookConfig | None = None) -> dict[
     The weights become parametrized (``weight = centroids[index] * mask``), so training the model
     afterwards fine-tunes the centroids. Call :func:`bake_` to turn them back into plain tensors.
     """
-    cfg = cfg or CodebookConfig()
+    cfg, _ = check_config(cfg, CodebookConfig), check_model_input(model, "weight-share")
     if cfg.validate():
         raise ConfigError("; ".join(cfg.validate()))
     books = {}

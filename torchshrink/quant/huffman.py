@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from typing import Any
 
 import numpy as np
 
@@ -66,10 +67,37 @@ def huffman_encode(symbols: np.ndarray) -> tuple[bytes, dict[str, list[int]]]:
     return np.packbits(bits[keep].astype(np.uint8)).tobytes(), table
 
 
-def huffman_decode(data: bytes, table: dict[str, list[int]], n: int) -> np.ndarray:
-    """Decode ``n`` symbols encoded by :func:`huffman_encode` with ``table``."""
+def check_table(table: Any, n: int) -> None:
+    """Raise ``ValueError`` unless ``table`` is a canonical code that could have encoded ``n`` symbols.
+
+    The lengths must be 1..32 bits and satisfy Kraft's inequality (sum of 2**-length <= 1), and the decoder's
+    lookup table (2**max length entries) may not dwarf the data (a damaged table must not allocate gigabytes).
+    """
+    if not isinstance(table, dict):
+        raise ValueError("the Huffman table is not a mapping")
+    syms, lens = table.get("symbols"), table.get("lengths")
+    ints = lambda v: isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)  # noqa: E731
+    if not ints(syms) or not ints(lens) or len(syms) != len(lens) or not syms or len(set(syms)) != len(syms):
+        raise ValueError("the Huffman table's symbols and lengths do not pair up")
+    if min(lens) < 1 or max(lens) > 32 or sum(2.0 ** -ln for ln in lens) > 1.0 + 1e-12:
+        raise ValueError("the Huffman code lengths are not a valid prefix code")
+    if (1 << max(lens)) > 1024 * max(n, 4096):
+        raise ValueError(f"the Huffman table's {max(lens)}-bit codes cannot come from {n} symbols")
+
+
+def huffman_decode(data: bytes, table: dict[str, list[int]], n: int, source: str | None = None) -> np.ndarray:
+    """Decode ``n`` symbols encoded by :func:`huffman_encode` with ``table``.
+
+    A table or bit string that cannot hold ``n`` symbols raises ``ValueError`` (``source`` names the file).
+
+    >>> huffman_decode(b"", {"symbols": [0, 1], "lengths": [1, 1]}, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: the Huffman data ends after 0 of 3 symbols
+    """
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    check_table(table, n)
     codes = canonical_codes(table["symbols"], table["lengths"])
     maxlen = max(table["lengths"])
     # lookup table over every maxlen-bit window: the first code that prefixes it
@@ -84,9 +112,13 @@ def huffman_decode(data: bytes, table: dict[str, list[int]], n: int) -> np.ndarr
     for j in range(maxlen):
         windows = (windows << 1) | bits[j: j + len(windows)]
     win, sym_l, len_l = windows.tolist(), lut_sym.tolist(), lut_len.tolist()
-    out, pos = [0] * n, 0
+    out, pos, end = [0] * n, 0, len(win)
     for i in range(n):
+        if pos >= end:
+            raise ValueError(f"the Huffman data ends after {i} of {n} symbols")
         w = win[pos]
+        if not len_l[w]:  # a window no code prefixes (an incomplete code)
+            raise ValueError(f"the Huffman data holds a bit pattern no code has (symbol {i} of {n})")
         out[i] = sym_l[w]
         pos += len_l[w]
     return np.array(out, dtype=np.int64)

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
+from ..checks import check_config, check_model_input
 from ..compress import Context, Report, register_method
 from ..recover import Recovery
 from .packing import packed_report, register_kind
@@ -96,7 +97,7 @@ def target_layers(model: nn.Module, keep_edges: bool) -> list[tuple[str, nn.Modu
 
 def quantize_weights_(model: nn.Module, cfg: LowBitConfig | None = None) -> None:
     """Give every Conv2d/Linear a k-bit DoReFa weight in place; train as usual, then ``save_packed``."""
-    cfg = cfg or LowBitConfig()
+    cfg, _ = check_config(cfg, LowBitConfig), check_model_input(model, "quantize")
     if cfg.validate():
         raise ConfigError("; ".join(cfg.validate()))
     parametrize_weights_(model, cfg.keep_edges, lambda: LowBit(cfg.bits))

@@ -1,8 +1,8 @@
 """Bit packing and the packed model file: k-bit weights really stored with k bits each.
 
-File format (``.tspk``, no pickle): ``b"TSPK"``, uint32 version, uint32 header length, zlib-compressed
-JSON header, then a binary blob. Per quantized layer the header gives ``bits``, shape, the byte range of
-its packed codes (``ceil(numel * bits / 8)`` bytes) and of its float32 scales; every other tensor is
+File format (``.tspk``, no pickle): torchshrink's binary container (:func:`torchshrink.container.write_container`:
+``b"TSPK"``, version, header length, SHA-256 checksum, zlib-compressed JSON header, then a binary blob).
+Per quantized layer the header gives ``bits``, shape, the byte range of its packed codes (``ceil(numel * bits / 8)`` bytes) and of its float32 scales; every other tensor is
 stored raw (floats as float16). The header also holds the architecture so the file loads by itself.
 
 >>> import numpy as np
@@ -13,9 +13,6 @@ stored raw (floats as float16). The header also holds the architecture so the fi
 """
 from __future__ import annotations
 
-import json
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +21,11 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as P
 
+from ..container import check_entry, damage_guard, read_container, write_container
 from ..errors import CheckpointError, ConfigError
-from ..io import atomic_write
-from ..models import create_model
-from ..models.files import MODEL_TRANSFORMS, load_weights
+from ..models.files import build_architecture, load_weights, valid_header
 
-MAGIC, VERSION = b"TSPK", 1
+MAGIC, VERSION = b"TSPK", 2
 DECODERS: dict[str, Any] = {}  # parametrization kind -> decode(codes, scales, bits, shape), filled by lowbit/binary
 
 
@@ -68,14 +64,30 @@ def append_dense(items, blob: bytearray) -> list[dict[str, Any]]:
     return dense
 
 
-def read_dense(entries: list[dict[str, Any]], blob) -> dict[str, torch.Tensor]:
-    """Read back the tensors :func:`append_dense` wrote (floats returned as float32)."""
+DENSE_DTYPES = ("float16", "float32", "float64", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
+
+
+def _is_int(v: Any, low: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _is_shape(v: Any) -> bool:
+    return isinstance(v, list) and all(_is_int(s) for s in v) and len(v) <= 8
+
+
+def read_dense(entries: list[dict[str, Any]], blob, source: str = "file", writer: str = "torchshrink") -> dict[str, torch.Tensor]:
+    """Read back the tensors :func:`append_dense` wrote (floats returned as float32), each entry checked first."""
+    check_entry(isinstance(entries, list), source, "dense tensors", writer)
     out = {}
     for d in entries:
+        check_entry(isinstance(d, dict) and isinstance(d.get("key"), str) and d.get("dtype") in DENSE_DTYPES
+                    and _is_shape(d.get("shape")) and _is_int(d.get("offset")), source, "dense tensor", writer)
         dt = getattr(torch, d["dtype"])
         count = int(np.prod(d["shape"])) if d["shape"] else 1
         nbytes = count * torch.empty(0, dtype=dt).element_size()
-        t = torch.frombuffer(bytearray(blob[d["offset"]:d["offset"] + nbytes]), dtype=dt).reshape(d["shape"])
+        check_entry(d["offset"] + nbytes <= len(blob), source, f"tensor {d['key']!r}", writer)
+        t = torch.frombuffer(bytearray(blob[d["offset"]:d["offset"] + nbytes]), dtype=dt) if nbytes else torch.zeros(0, dtype=dt)
+        t = t.reshape(d["shape"])
         out[d["key"]] = t.float() if t.is_floating_point() else t
     return out
 
@@ -107,41 +119,51 @@ def save_packed(model: nn.Module, path: str | Path) -> int:
     dense = append_dense(((k, t) for k, t in model.state_dict().items() if ".parametrizations." not in k), blob)
     header = {"arch": arch, "transforms": list(getattr(model, "torchshrink_transforms", [])),
               "layers": layers, "dense": dense}
-    head = zlib.compress(json.dumps(header, separators=(",", ":")).encode(), 9)
-    data = MAGIC + struct.pack("<II", VERSION, len(head)) + head + bytes(blob)
-    atomic_write(Path(path), lambda f: f.write(data))
-    return len(data)
+    return write_container(path, MAGIC, header, bytes(blob))
+
+
+KIND, WRITER = "packed low-bit file (.tspk)", "save_packed (`torchshrink quantize --method lowbit`)"
 
 
 def read_header(path: str | Path) -> tuple[dict[str, Any], memoryview]:
-    raw = Path(path).read_bytes()
-    if raw[:4] != MAGIC:
-        raise CheckpointError(f"{str(path)!r} is not a torchshrink packed low-bit file (.tspk)")
-    version, n = struct.unpack("<II", raw[4:12])
-    if version != VERSION:
-        raise CheckpointError(f"{str(path)!r} has format version {version}; this torchshrink reads {VERSION}")
-    return json.loads(zlib.decompress(raw[12:12 + n])), memoryview(raw)[12 + n:]
+    """(header, blob) of a ``.tspk`` file, its checksum, header and architecture entries checked."""
+    header, blob = read_container(path, MAGIC, KIND, WRITER)
+    check_entry(valid_header(header.get("arch"), header.get("transforms")), path, "architecture", WRITER)
+    check_entry(isinstance(header.get("layers"), list) and isinstance(header.get("dense"), list), path, "layers", WRITER)
+    return header, blob
 
 
 def load_packed(path: str | Path) -> nn.Module:
     """Rebuild the model of a ``.tspk`` file with its k-bit weights dequantized to float (ready to run)."""
     header, blob = read_header(path)
-    arch = dict(header["arch"])
-    model = create_model(arch.pop("name"), **arch)
-    for t in header["transforms"]:
-        model = MODEL_TRANSFORMS.get(t["name"])(model, **t["config"]) or model
+    source = str(path)
+    model = build_architecture(header["arch"], header["transforms"], source)
+    own = model.state_dict()
     sd = {}
-    for L in header["layers"]:
-        n = int(np.prod(L["shape"]))
-        nbytes = (n * L["bits"] + 7) // 8
-        codes = torch.from_numpy(unpack_bits(bytes(blob[L["codes"]:L["codes"] + nbytes]), L["bits"], n).astype(np.int64))
-        scales = torch.from_numpy(np.frombuffer(blob, np.float32, L["n_scales"], L["scales"]).copy())
-        if L["kind"] not in DECODERS:  # registered when torchshrink.quant is imported (lowbit, binary)
-            raise CheckpointError(f"{str(path)!r} stores weights of kind {L['kind']!r}, which this torchshrink cannot "
-                                  f"decode (known: {', '.join(sorted(DECODERS))}); update torchshrink")
-        sd[f"{L['name']}.weight"] = DECODERS[L["kind"]](codes, scales, L["bits"], L["shape"])
-    sd.update(read_dense(header["dense"], blob))
-    load_weights(model, sd, str(path))
+    with damage_guard(path, WRITER):
+        for L in header["layers"]:
+            check_entry(isinstance(L, dict) and isinstance(L.get("name"), str) and _is_int(L.get("bits"), 1)
+                        and L["bits"] <= 8 and isinstance(L.get("kind"), str) and _is_shape(L.get("shape"))
+                        and _is_int(L.get("codes")) and _is_int(L.get("scales")) and _is_int(L.get("n_scales"), 1),
+                        path, "layer", WRITER)
+            key = f"{L['name']}.weight"
+            if key not in own or list(own[key].shape) != L["shape"]:
+                raise CheckpointError(f"{source} belongs to another model: layer {L['name']!r} {L['shape']} is not in "
+                                      "the architecture it records; write the file again with save_packed")
+            n = int(np.prod(L["shape"]))
+            nbytes = (n * L["bits"] + 7) // 8
+            check_entry(L["codes"] + nbytes <= len(blob) and L["scales"] + 4 * L["n_scales"] <= len(blob), path,
+                        f"layer {L['name']!r}", WRITER)
+            codes = torch.from_numpy(unpack_bits(bytes(blob[L["codes"]:L["codes"] + nbytes]), L["bits"], n).astype(np.int64))
+            scales = torch.from_numpy(np.frombuffer(blob, np.float32, L["n_scales"], L["scales"]).copy())
+            if L["kind"] not in DECODERS:  # registered when torchshrink.quant is imported (lowbit, binary)
+                raise CheckpointError(f"{source!r} stores weights of kind {L['kind']!r}, which this torchshrink cannot "
+                                      f"decode (known: {', '.join(sorted(DECODERS))}); update torchshrink")
+            w = DECODERS[L["kind"]](codes, scales, L["bits"], L["shape"])
+            check_entry(tuple(w.shape) == tuple(L["shape"]), path, f"layer {L['name']!r}", WRITER)
+            sd[key] = w
+        sd.update(read_dense(header["dense"], blob, source, WRITER))
+    load_weights(model, sd, source)
     return model.eval()
 
 

@@ -41,6 +41,7 @@ from typing import Any, ClassVar, Iterable
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_example_batch, check_model_input, explain_batch
 from ..compress import Context, Report, register_method
 from ..config import check_ranges
 from ..errors import ConfigError
@@ -129,7 +130,7 @@ def make_qconfig(observer: str = "histogram", per_channel: bool = True, engine: 
 def _batches(loader: Iterable, n: int) -> list[torch.Tensor]:
     out = []
     for b in loader:
-        out.append(b[0] if isinstance(b, (tuple, list)) else b)
+        out.append(check_example_batch(b, "a calibration batch"))
         if len(out) >= n:
             break
     if not out:
@@ -203,7 +204,7 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
     With ``engine="auto"``, ``val`` (a loader of ``(x, y)``) is the validation data each int8 runtime's
     accuracy is checked on; the result carries ``torchshrink_runtime_choice`` (the times, the accuracies, why).
     """
-    cfg = (cfg or PTQConfig()).check()
+    cfg, _ = check_config(cfg, PTQConfig).check(), check_model_input(model, "quantize")
     if (cfg.engine == "auto" or cfg.engine in ORT_ENGINES) and cfg.backend == "fx":
         if not INT8_CHOOSER:
             raise ConfigError(f"engine {cfg.engine!r} chooses among int8 runtimes with torchshrink.deploy; import "
@@ -235,7 +236,7 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
             with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
                 q(xs[0][:2])  # an op without an int8 kernel fails only when run: find out now, not in the user's hands
         except Exception as e:  # torch.ao's own errors are tracebacks about its internals: say what to do instead
-            raise ConfigError(_fx_failure(model, e)) from e
+            raise (explain_batch(model, xs[0], None, e) or ConfigError(_fx_failure(model, e))) from e
         config = {"mode": "static", "engine": cfg.engine, "observer": cfg.observer,
                   "per_channel": cfg.per_channel, "input_shape": list(xs[0].shape[1:])}
     if arch is not None:

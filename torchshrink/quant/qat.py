@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
+from ..checks import check_config, check_model_input
 from ..compress import Context, Report, register_method
 from ..errors import ConfigError
 from ..models.files import record_transform
@@ -76,7 +77,7 @@ def prepare_qat(model: nn.Module, example: torch.Tensor, cfg: PTQConfig | None =
     from torch.ao.quantization import QConfigMapping
     from torch.ao.quantization.quantize_fx import prepare_qat_fx
 
-    cfg = (cfg or PTQConfig()).check()
+    cfg, _ = check_config(cfg, PTQConfig).check(), check_model_input(model, "quantize")
     if cfg.engine == "auto" or "/" in cfg.engine:
         raise ConfigError(f"engine {cfg.engine} picks a post-training int8 runtime; QAT trains for one torch engine's "
                           "rounding, so name it: engine x86, fbgemm or onednn (the QAT int8 model then exports to "

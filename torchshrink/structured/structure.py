@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import torch.nn as nn
 
+from ..checks import check_config
 from ..compress import Context, Report, compress_, register_method
 from ..errors import ConfigError
 from ..inputs import ExampleLike
@@ -143,7 +144,7 @@ def structure_(model: nn.Module, config: StructureConfig | None = None, example_
                **kwargs: Any) -> Report:
     """Replace ``model``'s layers by structured ones in place (see the module docstring); ``compress_`` with a
     StructureConfig."""
-    return compress_(model, config or StructureConfig(), example_inputs, **kwargs)
+    return compress_(model, check_config(config, StructureConfig), example_inputs, **kwargs)
 
 
 @MODEL_TRANSFORMS.register("structured")

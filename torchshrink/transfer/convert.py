@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import torch.nn as nn
 
+from ..checks import check_config
 from ..compress import Context, Report, compress_, register_method
 from ..inputs import ExampleLike
 from ..models.files import MODEL_TRANSFORMS
@@ -105,7 +106,7 @@ def _transfer(model: nn.Module, cfg: TransferConfig, ctx: Context) -> Report:
 def transfer_filters_(model: nn.Module, config: TransferConfig | None = None, example_inputs: ExampleLike | None = None,
                       **kwargs: Any) -> Report:
     """Replace ``model``'s convolutions by transferred-filter layers in place; ``compress_`` with a TransferConfig."""
-    return compress_(model, config or TransferConfig(), example_inputs, **kwargs)
+    return compress_(model, check_config(config, TransferConfig), example_inputs, **kwargs)
 
 
 @MODEL_TRANSFORMS.register("transferred")
