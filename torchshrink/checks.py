@@ -342,7 +342,7 @@ def check_options(fn: Any, options: dict[str, Any], what: str, skip: Sequence[st
     >>> check_options(KD, {"tempertaure": 2}, "distiller 'kd'")
     Traceback (most recent call last):
     ...
-    torchshrink.errors.ConfigError: distiller 'kd' has no option 'tempertaure' (did you mean 'temperature'?); its options: temperature, kd_weight, ce_weight
+    torchshrink.errors.ConfigError: distiller 'kd' has no option 'tempertaure' (did you mean 'temperature'?); its options: temperature, kd_weight, ce_weight, standardized
     """
     import inspect
     import math

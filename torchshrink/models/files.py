@@ -48,7 +48,11 @@ def record_transform(model: nn.Module, name: str, **config: Any) -> None:
 
 
 def save_model(model: nn.Module, path: str | Path, arch: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
-    """Atomically write ``model`` (built by ``create_model``, or with ``arch`` given) to ``path``."""
+    """Atomically write ``model`` (built by ``create_model``, or with ``arch`` given) to ``path``.
+
+    ``meta`` is stored with the model, on top of the model's own record ``model.torchshrink_meta`` (what a method
+    wrote about how the model was made); :func:`load_model` gives both back as ``torchshrink_meta``.
+    """
     from ..checks import check_module, check_output_file
 
     check_module(model, "save_model's model")
@@ -59,7 +63,8 @@ def save_model(model: nn.Module, path: str | Path, arch: dict[str, Any] | None =
                               "to save_model or save its state_dict yourself")
     save_checkpoint({"format": FORMAT, "version": 1, "arch": dict(arch),
                      "transforms": list(getattr(model, "torchshrink_transforms", [])),
-                     "state_dict": model.state_dict(), "meta": dict(meta or {})}, path)
+                     "state_dict": model.state_dict(),
+                     "meta": {**dict(getattr(model, "torchshrink_meta", None) or {}), **dict(meta or {})}}, path)
 
 
 def foreign_format(path: Path, head: bytes) -> str | None:
@@ -160,6 +165,7 @@ def model_from_payload(obj: dict[str, Any], path: str | Path, decode: Callable[[
     if decode is not None:
         state = decode(state)
     load_weights(model, state, str(path))
+    model.torchshrink_meta = dict(obj["meta"]) if isinstance(obj.get("meta"), dict) else {}
     return model
 
 
