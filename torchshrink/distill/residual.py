@@ -403,8 +403,31 @@ def train_residual(pair: nn.Module, teacher: nn.Module, train_loader: Any, val_l
                           "them, or choose a residual+ method")
     if input_shape is None:
         input_shape = getattr(train_loader, "input_shape", None) or tuple(next(iter(train_loader))[0].shape[1:])
-    e_s = cfg.student_epochs or fit_cfg.epochs
-    e_a = cfg.assistant_epochs or max(1, round(cfg.assistant_scale * fit_cfg.epochs))
+    phases = _phases(pair, teacher, cfg, fit_cfg.epochs, input_shape, base_kwargs)
+    record, t0 = [], time.perf_counter()
+    with requires_grad_kept(teacher):  # hand the teacher back as it came (phases froze it)
+        for name, task, epochs, lr_scale in phases:
+            task = task()
+            optim = dataclasses.replace(fit_cfg.optim, lr=fit_cfg.optim.lr * lr_scale)
+            c = dataclasses.replace(fit_cfg, epochs=epochs, optim=optim)
+            res = fit_fn(task, train_loader, val_loader, c, out_dir=(Path(out_dir) / name) if out_dir else None,
+                         progress=progress, desc=f"rkd-{cfg.mode}:{name}")
+            record.append((name, epochs, res.seconds_per_epoch))
+            if after_phase is not None:
+                was = pair.training
+                after_phase(name, pair.eval())
+                pair.train(was)
+    _set_trainable(pair, [pair])
+    pair.eval()
+    return {"phases": record, "seconds": time.perf_counter() - t0}
+
+
+def _phases(pair: nn.Module, teacher: nn.Module, cfg: ResidualConfig, epochs: int, input_shape: Sequence[int],
+            base_kwargs: dict[str, Any] | None) -> list[tuple[str, Callable[[], nn.Module], int, float]]:
+    """The schedule of ``cfg``: (phase name, task builder, epochs, learning-rate scale), built lazily because building
+    a task sets what is frozen."""
+    e_s = cfg.student_epochs or epochs
+    e_a = cfg.assistant_epochs or max(1, round(cfg.assistant_scale * epochs))
     G = pair.groups
     phases: list[tuple[str, Callable[[], nn.Module], int, float]] = []  # built lazily: building sets what is frozen
     lw = {"feature_weight": cfg.feature_weight, "kd_weight": cfg.kd_weight, "temperature": cfg.temperature}
@@ -430,19 +453,5 @@ def train_residual(pair: nn.Module, teacher: nn.Module, train_loader: Any, val_l
                                                     cfg.temperature), cfg.tune_epochs, cfg.tune_lr))
     if cfg.head_epochs:
         phases.append(("head", lambda: _HeadTask(pair, teacher), cfg.head_epochs, 1.0))
-    record, t0 = [], time.perf_counter()
-    with requires_grad_kept(teacher):  # hand the teacher back as it came (phases froze it)
-        for name, task, epochs, lr_scale in phases:
-            task = task()
-            optim = dataclasses.replace(fit_cfg.optim, lr=fit_cfg.optim.lr * lr_scale)
-            c = dataclasses.replace(fit_cfg, epochs=epochs, optim=optim)
-            res = fit_fn(task, train_loader, val_loader, c, out_dir=(Path(out_dir) / name) if out_dir else None,
-                         progress=progress, desc=f"rkd-{cfg.mode}:{name}")
-            record.append((name, epochs, res.seconds_per_epoch))
-            if after_phase is not None:
-                was = pair.training
-                after_phase(name, pair.eval())
-                pair.train(was)
-    _set_trainable(pair, [pair])
-    pair.eval()
-    return {"phases": record, "seconds": time.perf_counter() - t0}
+    return phases
+

@@ -111,14 +111,7 @@ def split_architecture(name: str, num_classes: int, in_channels: int, input_shap
     their cost is counted). ``ratio`` is A's target share of S's MACs (each assistant's, with ``assistants`` > 1,
     design ``branch`` only).
     """
-    if not 0 < ratio < 1:
-        raise ConfigError(f"ratio (assistant MACs / student MACs) must be in (0, 1), got {ratio}")
-    if design not in DESIGNS:
-        raise ConfigError(f"design: must be one of {', '.join(DESIGNS)}, got {design!r}")
-    if budget not in BUDGETS:
-        raise ConfigError(f"budget: must be one of {', '.join(BUDGETS)}, got {budget!r}")
-    if assistants < 1 or (assistants > 1 and design != "branch"):
-        raise ConfigError(f"assistants: {assistants} needs design 'branch' (the separate design has one assistant)")
+    _check_split(ratio, design, budget, assistants)
     base, kw = _arch(name, kwargs)
     w0 = float(kw.pop("width", 1.0))
     m = create_model(base, num_classes=num_classes, in_channels=in_channels, width=w0, **kw)
@@ -131,6 +124,26 @@ def split_architecture(name: str, num_classes: int, in_channels: int, input_shap
     if design == "branch":
         return _branch(base, kw, w0, num_classes, in_channels, input_shape, features, ratio, assistants,
                        budget_macs, budget_params, timer, latency_tolerance)
+    return _separate(name, base, kw, w0, num_classes, in_channels, input_shape, features, ratio, step, multiple_of,
+                     budget, budget_macs, budget_params, timer, latency_tolerance)
+
+
+def _check_split(ratio: float, design: str, budget: str, assistants: int) -> None:
+    """One sentence for a split option out of range."""
+    if not 0 < ratio < 1:
+        raise ConfigError(f"ratio (assistant MACs / student MACs) must be in (0, 1), got {ratio}")
+    if design not in DESIGNS:
+        raise ConfigError(f"design: must be one of {', '.join(DESIGNS)}, got {design!r}")
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget: must be one of {', '.join(BUDGETS)}, got {budget!r}")
+    if assistants < 1 or (assistants > 1 and design != "branch"):
+        raise ConfigError(f"assistants: {assistants} needs design 'branch' (the separate design has one assistant)")
+
+
+def _separate(name: str, base: str, kw: dict[str, Any], w0: float, num_classes: int, in_channels: int,
+              input_shape: Sequence[int], features: int, ratio: float, step: float, multiple_of: int, budget: str,
+              budget_macs: int, budget_params: int, timer: Any, latency_tolerance: float) -> SplitResult:
+    """The ``separate`` design: lower S's width from M's until S + A (A sized by ``ratio``) fits the budget."""
     build = lambda w: create_model(base, num_classes=num_classes, in_channels=in_channels, width=w, **kw)  # noqa: E731
     tried: list[dict[str, Any]] = []
     ws = w0
