@@ -380,7 +380,7 @@ class ResidualConfig:
 
 
 PAPER_M1 = ResidualConfig()  # the paper's M.1: L2 only in both stages, the teacher's classifier frozen
-# method ``residual``: what bench/distill_ablation.py found to add accuracy (docs/residual_kd.md has the numbers)
+# method ``residual``: M.1 + the KD term + 2 epochs of joint fine-tuning, measured in bench/distill.py (docs/residual_kd.md)
 DEFAULT = ResidualConfig(kd_weight=1.0, tune_epochs=2)
 DEFAULT_SPLIT = {"design": "branch", "ratio": 0.25, "assistants": 1}  # S and A inside the student's own layers
 
