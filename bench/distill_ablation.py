@@ -95,7 +95,12 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--append", action="store_true", help="keep the saved rows of variants and seeds not run now")
+    ap.add_argument("--merge", default="", help="comma-separated result folders of runs of the same variants with "
+                    "other seeds (e.g. one process per seed, --out /tmp/abl_s0 ...): write their rows together to --out")
     args = ap.parse_args()
+    if args.merge:
+        merge([Path(d) for d in args.merge.split(",") if d], args.out)
+        return
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -158,6 +163,24 @@ def main() -> None:
             last = phases[list(phases)[-1]]
             row.update(s_alone_top1=last["s_alone_top1"], phases=phases, split=split.summary())
             add(row)
+
+
+def merge(folders: list[Path], out: str) -> None:
+    """One results file from runs that trained different seeds with the same settings (same teacher, same data)."""
+    rows, metas = [], []
+    for d in folders:
+        saved = json.loads((d / "distill_ablation.json").read_text())
+        rows += saved["rows"]
+        metas.append(saved["meta"])
+    first = metas[0]
+    if any({k: m["settings"].get(k) for k in SETTINGS} != {k: first["settings"].get(k) for k in SETTINGS}
+           or m["teacher_top1"] != first["teacher_top1"] for m in metas):
+        sys.exit("distill_ablation --merge: the folders' runs used different settings or teachers; rerun them alike")
+    settings = {**first["settings"], "variants": {k: v for m in metas for k, v in m["settings"]["variants"].items()},
+                "commands": [c for m in metas for c in m["settings"].get("commands", [])] +
+                [" ".join(["python"] + sys.argv)]}
+    write([{k: v for k, v in r.items() if k not in ("size_bytes", "latency_ms_b1", "latency_ms_b64")} for r in rows],
+          first["teacher_top1"], settings, out, time.perf_counter() - 60 * sum(m["elapsed_min"] for m in metas))
 
 
 def describe(name: str) -> dict:
