@@ -180,7 +180,8 @@ def merge(folders: list[Path], out: str) -> None:
                 "commands": [c for m in metas for c in m["settings"].get("commands", [])] +
                 [" ".join(["python"] + sys.argv)]}
     write([{k: v for k, v in r.items() if k not in ("size_bytes", "latency_ms_b1", "latency_ms_b64")} for r in rows],
-          first["teacher_top1"], settings, out, time.perf_counter() - 60 * sum(m["elapsed_min"] for m in metas))
+          first["teacher_top1"], settings, out, time.perf_counter() - 60 * sum(m["elapsed_min"] for m in metas),
+          elapsed_label=f"Summed over the {len(metas)} merged runs (they ran in parallel processes)")
 
 
 def describe(name: str) -> dict:
@@ -207,7 +208,7 @@ def saved_rows(out: Path, names: list[str], seeds: list[int], settings: dict) ->
     return keep, saved["meta"]["settings"].get("commands", [])
 
 
-def write(rows, t_acc, settings, out, t_start) -> None:
+def write(rows, t_acc, settings, out, t_start, elapsed_label: str = "Elapsed (this invocation)") -> None:
     plain = {r["seed"]: r["top1"] for r in rows if r["method"] == "student"}
     for r in rows:
         if r["seed"] in plain and t_acc > plain[r["seed"]]:
@@ -236,7 +237,7 @@ def write(rows, t_acc, settings, out, t_start) -> None:
         lines.append(f"| {meth} | {len(rs)} | {fmt(mean('top1'))} | {fmt(std)} | {fmt(mean('s_alone_top1'))} | "
                      f"{fmt(mean('assistant_adds'))} | {fmt(mean('gap_closed_pct'))} | {m1} |")
     elapsed = (time.perf_counter() - t_start) / 60
-    lines += ["", f"Teacher top-1 {t_acc:.2f}. Elapsed (this invocation): {elapsed:.1f} min."]
+    lines += ["", f"Teacher top-1 {t_acc:.2f}. {elapsed_label}: {elapsed:.1f} min."]
     cols = ["name", "method", "seed", "top1", "s_alone_top1", "assistant_adds", "gap_closed_pct", "params", "macs",
             "train_seconds"]
     write_results("distill_ablation", [{"size_bytes": None, "latency_ms_b1": None, "latency_ms_b64": None, **r}
