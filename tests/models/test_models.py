@@ -8,7 +8,8 @@ from torchshrink.models import MODELS, create_model, list_models
 IMAGE_MODELS = [n for n in list_models() if "inputs" not in getattr(MODELS.get(n), "_registry_meta", {})]
 
 
-@pytest.mark.parametrize("name", [n for n in IMAGE_MODELS if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110", "residual_pair")])
+@pytest.mark.parametrize("name", [n for n in IMAGE_MODELS if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110", "residual_pair",
+                                                                      "residual_branch")])
 def test_every_registered_model_runs_and_exposes_features(name):
     m = create_model(name, num_classes=7, in_channels=1).eval()
     x = torch.randn(2, 1, 28, 28)
