@@ -57,3 +57,32 @@ def test_the_toolkits_warnings_print_as_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("torchshrink: warning: the student (") == 1 and "is larger than its teacher" in err
     assert "warnings.warn" not in err and "TorchshrinkWarning" not in err
+
+
+def test_measure_token_ids_and_float_sequences(capsys):
+    """Token-id models are measured on integer inputs; their LSTM's MACs are counted (not just the classifier's)."""
+    assert main(["measure", "--model", "lstm_text", "--input-dtype", "long", "--input-shape", "16", "--json",
+                 "--no-latency"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["macs"] == 16 * 4 * 128 * (64 + 128) + 128 * 10 and out["uncounted"] == []
+    assert main(["measure", "--model", "transformer_seq", "--input-shape", "16", "5", "--in-channels", "5",
+                 "--json", "--no-latency"]) == 0
+    assert json.loads(capsys.readouterr().out)["macs"] > 0
+    assert main(["measure", "--model", "lstm_text", "--input-shape", "16", "--no-latency"]) == 2
+    assert "--input-dtype long" in capsys.readouterr().err
+
+
+def test_measure_a_file_on_the_example_it_records(tmp_path, capsys):
+    import torch
+
+    from torchshrink.models import create_model, save_model
+    from torchshrink.prune import StructuredConfig, prune_
+
+    m = create_model("resnet8", num_classes=3, in_channels=1)
+    prune_(m, StructuredConfig(ratio=0.25), torch.zeros(1, 1, 20, 20))
+    save_model(m, tmp_path / "m.pt")
+    assert main(["measure", "--file", str(tmp_path / "m.pt"), "--json", "--no-latency"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    from torchshrink.measure import count_macs
+
+    assert out["macs"] == count_macs(m, (1, 20, 20))

@@ -474,6 +474,9 @@ def check_example(model: nn.Module, example: Any) -> None:
                               f"(one input's shape {tuple(t.shape[1:])}); pass inputs of shape ({c}, H, W), or use the "
                               "data set the model was built for") from None
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        if "'indices'" in first and t.is_floating_point():
+            raise ConfigError(f"the model reads token ids but the example inputs are {example.describe()}; pass "
+                              "integer inputs (torch.long; on the command line --input-dtype long)") from None
         raise ConfigError(f"the model does not run on the example inputs {example.describe()} ({type(e).__name__}: "
                           f"{first}); pass a batch of the data it was built for") from None
     finally:

@@ -197,10 +197,10 @@ class Context:
     def batches(self, n: int) -> list[torch.Tensor]:
         """The inputs of the first ``n`` training batches (calibration); the example input without data."""
         if self.data is None:
-            return [self.example.first]
+            return [self.example.value]
         out = []
-        for x, _ in self.train_loader:
-            out.append(x)
+        for b in self.train_loader:
+            out.append(b if isinstance(b, dict) else b[0] if isinstance(b, (tuple, list)) else b)
             if len(out) >= n:
                 break
         return out
@@ -238,7 +238,7 @@ class Context:
         self.need_data(desc)
         return recover(model, self.train_loader, self.val_loader, self.fit_config(settings),
                        teacher=self.teacher, distiller=settings.distiller or None, options=settings.options,
-                       input_shape=self.example.shape, callbacks=callbacks, out_dir=self.folder(sub),
+                       input_shape=self.example.shape if self.example.is_image else self.example, callbacks=callbacks, out_dir=self.folder(sub),
                        progress=self.progress, desc=desc, quiet=not self.verbose and not self.progress)
 
 
@@ -430,18 +430,77 @@ def prepare(model: nn.Module, config: Any, example_inputs: ExampleLike | None = 
     return info, ctx
 
 
+INSTEAD = {"prune": "exclude the layers it changed (exclude=[...]) or use unstructured pruning, low-rank "
+                    "factorization or distillation instead",
+           "quantize": "quantize with the other int8 mode (dynamic or static), a weight-only method (lowbit, "
+                       "codebook), or keep the float model",
+           "distill": "check that the student takes the same inputs and predicts the same classes as the teacher"}
+
+
 def apply(info: MethodInfo, model: nn.Module, config: Any, ctx: Context) -> Report:
-    """Run the method's handler and fill in the whole-model counts (no recovery)."""
+    """Run the method's handler, check the changed model's forward pass, and fill in the whole-model counts (no
+    recovery).
+
+    The forward check (:func:`~torchshrink.replace.forward_problem`): the result must run on the example inputs,
+    give outputs of the same shapes as before, and finite values; otherwise a method that changed the model in
+    place is undone (the model is left as it came) and the call ends in one sentence saying why and what to use
+    instead.
+    """
     from .measure.counts import count_params
+    from .replace import forward_problem, reference_shapes
 
     t0 = time.perf_counter()
     before = count_params(model)
     macs = _count_macs(model, ctx.example)
-    report = info.handler(model, config, ctx)
+    expected = reference_shapes(model, ctx.example)
+    backup = None if info.quantized else _backup(model)
+    try:
+        report = info.handler(model, config, ctx)
+    except Exception:
+        if backup is not None and _changed(model, backup):
+            _restore(model, backup)  # a method that failed half-way leaves the model as it came
+        raise
+    result = report.model if report.model is not None else model
+    why = forward_problem(result, ctx.example.to(_device_of(result, ctx.example)), expected)
+    if why is not None:
+        undone = ""
+        if backup is not None and result is model:
+            _restore(model, backup)
+            undone = "; the change is undone (the model is as it came)"
+        raise ConfigError(f"{info.name} broke {type(model).__name__}: after it {why}{undone}; "
+                          f"{INSTEAD.get(info.family, 'use another method for this model')}")
     report.params_before = report.params_before or before
     report.macs_before = report.macs_before if report.macs_before is not None else macs
     report.config = report.config or dataclasses.asdict(config)
-    return _finish(report, report.model if report.model is not None else model, ctx.example, t0)
+    return _finish(report, result, ctx.example, t0)
+
+
+def _backup(model: nn.Module) -> nn.Module | None:
+    """A deep copy of ``model`` to restore if the method breaks it (None when it cannot be copied)."""
+    import copy
+
+    try:
+        return copy.deepcopy(model)
+    except Exception:  # modules holding objects that cannot be copied: no rollback, the check still runs
+        return None
+
+
+def _changed(model: nn.Module, backup: nn.Module) -> bool:
+    a, b = model.state_dict(), backup.state_dict()
+    return a.keys() != b.keys() or any(not isinstance(v, torch.Tensor) or v.shape != b[k].shape
+                                       or not torch.equal(v, b[k]) for k, v in a.items())
+
+
+def _restore(model: nn.Module, backup: nn.Module) -> None:
+    """Put ``backup``'s modules, parameters, buffers and attributes back into ``model`` (the same object)."""
+    model.__dict__.clear()
+    model.__dict__.update(backup.__dict__)
+
+
+def _device_of(model: nn.Module, example: Example) -> torch.device:
+    from .inputs import model_device
+
+    return model_device(model) if any(True for _ in model.parameters()) else example.device
 
 
 def recover_after(info: MethodInfo, report: Report, config: Any, ctx: Context) -> Report:

@@ -3,10 +3,12 @@ import torch
 
 from torchshrink.errors import TorchshrinkError
 from torchshrink.measure import count_macs, count_params
-from torchshrink.models import create_model, list_models
+from torchshrink.models import MODELS, create_model, list_models
+
+IMAGE_MODELS = [n for n in list_models() if "inputs" not in getattr(MODELS.get(n), "_registry_meta", {})]
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110", "residual_pair",
+@pytest.mark.parametrize("name", [n for n in IMAGE_MODELS if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110", "residual_pair",
                                                                       "residual_branch")])
 def test_every_registered_model_runs_and_exposes_features(name):
     m = create_model(name, num_classes=7, in_channels=1).eval()
@@ -58,3 +60,12 @@ def test_hub_model_in_channels_and_features():
     with torch.no_grad():
         assert m(x).shape == (1, 5)
         assert torch.allclose(m.forward_head(m.forward_features(x)), m(x))
+
+
+def test_width_of_torchvision_models_is_their_own_option_or_refused():
+    half = create_model("tv:mobilenet_v3_small", width=0.5)
+    assert count_params(half) < count_params(create_model("tv:mobilenet_v3_small")) / 2
+    for name in ("tv:resnet18", "tv:convnext_tiny", "tv:efficientnet_b0"):
+        with pytest.raises(TorchshrinkError, match="has no width option"):
+            create_model(name, width=0.5)
+    assert count_params(create_model("tv:resnet18", width=1.0)) == 11_181_642  # 1.0 is the model as it is

@@ -24,7 +24,7 @@ class ModelConfig:
         from ..models import MODELS
         from ..errors import suggest
 
-        if self.name.startswith(("tv:", "timm:")) or self.name in MODELS:
+        if self.name.startswith(("tv:", "timm:", "hf:")) or self.name in MODELS:
             return []
         return [f"name: unknown model {self.name!r}{suggest(self.name, MODELS)}; see `torchshrink models` for valid names"]
 

@@ -80,12 +80,18 @@ def export_onnx(model: nn.Module, example: torch.Tensor, metadata: dict[str, Any
     problem = onnx_missing()
     if problem:
         raise ConfigError(f"ONNX export {problem}")
+    if not isinstance(example, torch.Tensor):
+        raise ConfigError(f"ONNX export takes a model with one input tensor, but its example inputs are a "
+                          f"{type(example).__name__} of tensors; export it with torch.onnx.export and named inputs, or "
+                          "run it in a PyTorch runtime (eager, channels-last)")
     import onnx
 
     m = export_form(model)
     buf = io.BytesIO()
     try:
-        with warnings.catch_warnings(), torch.no_grad(), quiet_stdout():
+        from ..measure.coverage import no_fastpath
+
+        with warnings.catch_warnings(), torch.no_grad(), quiet_stdout(), no_fastpath():  # fused attention has no ONNX op
             warnings.simplefilter("ignore")
             torch.onnx.export(m, (example[:1].cpu(),), buf, input_names=[INPUT], output_names=[OUTPUT],
                               dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET,

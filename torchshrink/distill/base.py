@@ -22,7 +22,7 @@ Subclasses set ``student_paths``/``teacher_paths`` (module paths to tap) and imp
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..checks import check_teacher_student, num_classes
 from ..errors import ConfigError
-from .taps import FeatureTaps, check_match, connector, feature_shapes, resolve_module
+from .taps import FeatureTaps, channel_dim, check_match, connector, feature_connector, feature_shapes, resolve_module
 
 
 def default_stage_paths(model: nn.Module) -> list[str]:
@@ -53,6 +53,11 @@ def check_same_classes(n_student: int | None, n_teacher: int | None) -> None:
     if n_student is not None and n_teacher is not None and n_student != n_teacher:
         raise ConfigError(f"the teacher predicts {n_teacher} classes but the student predicts {n_student}; build both "
                           "for the same data set (the same num_classes), or use a teacher trained on the student's data")
+
+
+def call(model: nn.Module, x: Any) -> torch.Tensor:
+    """``model`` on a batch of inputs: a tensor, or a dict of keyword inputs (token ids and attention masks)."""
+    return model(**x) if isinstance(x, dict) else model(x)
 
 
 class Distiller(nn.Module):
@@ -95,17 +100,17 @@ class Distiller(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.student(x)
+        return call(self.student, x)
 
     def run_teacher(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         with torch.no_grad(), self.teacher_taps() as taps:
-            logits = self.teacher(x)
+            logits = call(self.teacher, x)
             feats = taps.features()
         return logits, feats
 
     def run_student(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         with self.student_taps() as taps:
-            logits = self.student(x)
+            logits = call(self.student, x)
             feats = taps.features()
         return logits, feats
 
@@ -130,8 +135,10 @@ class Distiller(nn.Module):
         t_shapes = feature_shapes(self.teacher, self.teacher_paths, input_shape)
         conns = nn.ModuleList()
         for sp, tp, ss, ts in zip(self.student_paths, self.teacher_paths, s_shapes, t_shapes):
-            conn = connector(ss[0], ts[0]) if use else nn.Identity()
-            if ss[1:] != ts[1:] or (not use and ss[0] != ts[0]):
+            conn = feature_connector(ss, ts) if use else nn.Identity()
+            d = channel_dim(ss)
+            rest = lambda sh: tuple(v for i, v in enumerate(sh) if i != d)  # noqa: E731
+            if len(ss) != len(ts) or rest(ss) != rest(ts) or (not use and ss[d] != ts[d]):
                 check_match(torch.zeros(1, *ss), torch.zeros(1, *ts), f"student {sp!r} vs teacher {tp!r}", use)
             conns.append(conn)
         return conns

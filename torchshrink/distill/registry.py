@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Sequence, TypeVar
 
+import torch
 import torch.nn as nn
 
 from ..checks import check_input_shape, check_options as check_distiller_options, check_same_channels
@@ -46,21 +47,34 @@ def check_options(method: str, options: dict[str, Any]) -> None:
     check_distiller_options(DISTILLERS.get(method), options, f"distillation method {method!r}")
 
 
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, (tuple, list, torch.Size)) and all(isinstance(v, int) and not isinstance(v, bool) for v in x)
+
+
 def make_distiller(method: str, student: nn.Module, teacher: nn.Module, input_shape: Sequence[int] | None = None,
                    **options: Any) -> nn.Module:
     """A registered distiller by name (``kd``, ``fitnet``, ``at``, ``dkd``, ...) with its options checked.
 
-    ``input_shape`` (one input, no batch dimension) is given to distillers that build connectors from feature
-    shapes.
+    ``input_shape`` (one input's shape, no batch dimension, or example inputs: a tensor, tuple or dict of
+    tensors of any dtype) is given to distillers that build connectors from feature shapes.
     """
     cls = DISTILLERS.get(method)
     check_options(method, options)
     check_same_channels(student, teacher)
-    if input_shape is not None:  # both models run on it (a clear sentence, not a shape error from a connector)
+    example = None
+    if input_shape is not None and not _is_shape(input_shape):  # example inputs: token ids, dicts, a batch
+        from ..checks import check_example
+        from ..inputs import as_example
+
+        example = as_example(input_shape, batch_size=1)
+        check_example(student, example)
+        check_example(teacher, example)
+    elif input_shape is not None:  # both models run on it (a clear sentence, not a shape error from a connector)
         input_shape = check_input_shape(teacher, check_input_shape(student, input_shape))
     if "input_shape" in inspect.signature(cls.__init__).parameters:
         if input_shape is None:
             raise ConfigError(f"distillation method {method!r} sizes its connectors from the features; pass "
                               "input_shape=(C, H, W)")
-        return cls(student, teacher, tuple(int(s) for s in input_shape), **options)
+        return cls(student, teacher, example if example is not None else tuple(int(s) for s in input_shape),
+                   **options)
     return cls(student, teacher, **options)

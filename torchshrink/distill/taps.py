@@ -19,7 +19,7 @@ torchshrink.errors.ConfigError: module path 'layer4' does not exist in CifarResN
 from __future__ import annotations
 
 import difflib
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -101,6 +101,27 @@ def connector(c_student: int, c_teacher: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(c_student, c_teacher, 1, bias=False), nn.BatchNorm2d(c_teacher))
 
 
+def channel_dim(shape: Sequence[int]) -> int:
+    """Where a feature's channels are (without the batch): first for image maps (C, H, W), last for token
+    features (T, C) and vectors (C,)."""
+    return 0 if len(shape) == 3 else len(shape) - 1
+
+
+def feature_connector(s_shape: Sequence[int], t_shape: Sequence[int]) -> nn.Module:
+    """The connector from a student feature of ``s_shape`` to a teacher feature of ``t_shape`` (without the batch):
+    a 1x1 conv + BN for image maps, a linear map of the last dimension for token features (identity when equal).
+
+    >>> feature_connector((16, 32), (16, 64))
+    Linear(in_features=32, out_features=64, bias=False)
+    """
+    d = channel_dim(s_shape)
+    if len(s_shape) == 3:
+        return connector(s_shape[0], t_shape[0])
+    if s_shape[d] == t_shape[d]:
+        return nn.Identity()
+    return nn.Linear(s_shape[d], t_shape[d], bias=False)
+
+
 def check_match(f_s: torch.Tensor, f_t: torch.Tensor, where: str, has_connector: bool) -> None:
     """Raise a clear error when student feature ``f_s`` cannot be compared with teacher feature ``f_t``."""
     if f_s.shape == f_t.shape:
@@ -111,13 +132,17 @@ def check_match(f_s: torch.Tensor, f_t: torch.Tensor, where: str, has_connector:
                       f"{tuple(f_t.shape)}; {hint}")
 
 
-def feature_shapes(model: nn.Module, paths: Sequence[str], input_shape: Sequence[int]) -> list[tuple[int, ...]]:
-    """Shapes (batch 1) of the tapped features for one dummy input of ``input_shape``."""
+def feature_shapes(model: nn.Module, paths: Sequence[str], input_shape: Any) -> list[tuple[int, ...]]:
+    """Shapes (without the batch) of the tapped features on example inputs: ``input_shape`` is one input's shape
+    (zeros) or example inputs (a tensor, tuple or dict of tensors, see :mod:`torchshrink.inputs`)."""
+    from ..inputs import as_example, model_device
+
+    ex = as_example(input_shape, batch_size=2, device=model_device(model))
     was = model.training
     model.eval()
     try:
         with FeatureTaps(model, paths) as taps, torch.no_grad():
-            model(torch.zeros(2, *input_shape, device=next(model.parameters()).device))
+            ex.run(model)
             return [tuple(f.shape[1:]) for f in taps.features()]
     finally:
         model.train(was)

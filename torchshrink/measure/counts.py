@@ -49,8 +49,12 @@ def count_nonzero(model: nn.Module) -> int:
     >>> count_nonzero(lin)
     6
     """
-    tensors = [p.detach() for p in model.parameters()] + _quantized_weights(model)
-    return sum(int(torch.count_nonzero(t)) if t.dim() > 1 else t.numel() for t in tensors)
+    return count_nonzero_of([p.detach() for p in model.parameters()] + _quantized_weights(model))
+
+
+def count_nonzero_of(tensors: list[torch.Tensor]) -> int:
+    """:func:`count_nonzero` of some parameters (1-D ones in full)."""
+    return sum(int(torch.count_nonzero(t.detach())) if t.dim() > 1 else t.numel() for t in tensors)
 
 
 def bytes_in_memory(model: nn.Module) -> int:

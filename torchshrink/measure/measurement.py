@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 
 from ..inputs import ExampleLike, as_example, model_device
-from .counts import bytes_in_memory, bytes_on_disk, count_nonzero, count_params
-from .flops import count_macs
+from .counts import bytes_in_memory, bytes_on_disk, count_nonzero, count_nonzero_of, count_params
+from .flops import forward_count
 from .latency import latency_many
 
 
@@ -40,6 +40,19 @@ class Measurement:
     latency_spread_bn: tuple[float, float] | None = None
     extra: dict[str, Any] | None = None
     runtime: str = "eager"
+    unused_params: int = 0
+    uncounted: list[str] | None = None
+
+    def notes(self) -> list[str]:
+        """What the counts leave out, one sentence each (empty when the counts are whole)."""
+        out = []
+        if self.unused_params:
+            out.append(f"{self.name}: {self.unused_params:,} parameters are not used by the eval-mode forward "
+                       "(training-only heads) and are not counted in params")
+        if self.uncounted:
+            out.append(f"{self.name}: MACs of {', '.join(self.uncounted)} could not be counted (kernels the flop "
+                       "counter cannot see); the MACs count is partial")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +68,9 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
     are timed interleaved so the ratios are fair.
 
     ``size_bytes``/``macs`` override the defaults for models whose own file format or kernels the
-    generic counters cannot see (packed int8, sparse files); ``loader`` adds top-1/top-5. Batch ``batch_size``
+    generic counters cannot see (packed int8, sparse files); ``loader`` adds top-1/top-5. ``params`` counts the
+    parameters the eval-mode forward uses (``unused_params``: training-only heads); ``uncounted`` names layer types
+    whose MACs could not be counted (:meth:`Measurement.notes` says both in words). Batch ``batch_size``
     is timed ``repeats_bn`` times (default a third of ``repeats``, at least 5); ``channels_last`` times the
     models in the NHWC memory format; ``block`` and ``real`` as in :func:`~torchshrink.measure.latency.latency_many`
     (``block`` default: 3 when the models run in different thread pools, PyTorch's and ONNX Runtime's, else 1).
@@ -83,22 +98,32 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
         acc = evaluate(m, loader, device) if loader is not None else {}
         seen = m.counts() if isinstance(m, Deployed) else None  # an ONNX model's weights hide in its bytes
         n_macs = macs.get(name, seen.get("macs") if seen else None)
-        if n_macs is None and not seen:
+        cov = None
+        if not seen:
             try:
-                n_macs = count_macs(m, example) or None  # 0: kernels the counter cannot see (quantized ops)
+                cov = forward_count(m, example)
             except Exception:  # kernels the flop counter cannot trace
-                n_macs = None
+                cov = None
+        if n_macs is None and cov is not None:
+            n_macs = cov.macs or None  # 0: kernels neither the counter nor a formula can see
+        unused = cov.unused_params if cov is not None else 0
+        unused_nz = 0
+        if unused:
+            named = dict(m.named_parameters())
+            unused_nz = count_nonzero_of([named[n] for n in cov.unused])
         shipped = m.artifact_bytes() if isinstance(m, Deployed) else None
         l1, ln = lat1.get(name), latn.get(name)
         out[name] = Measurement(
-            name=name, params=seen["params"] if seen else count_params(m),
-            nonzero_params=seen["nonzero_params"] if seen else count_nonzero(m), bytes_memory=bytes_in_memory(m),
+            name=name, params=seen["params"] if seen else count_params(m) - unused,
+            nonzero_params=seen["nonzero_params"] if seen else count_nonzero(m) - unused_nz,
+            bytes_memory=bytes_in_memory(m),
             size_bytes=size_bytes.get(name, shipped or bytes_on_disk(m)), macs=n_macs,
             latency_ms_b1=l1.median_ms if l1 else None, latency_ms_bn=ln.median_ms if ln else None,
             batch_size=batch_size, threads=(l1.threads if l1 else torch.get_num_threads()),
             top1=acc.get("top1"), top5=acc.get("top5"), train_time_per_epoch_s=tpe.get(name),
             latency_spread_b1=(l1.p10_ms, l1.p90_ms) if l1 else None,
             latency_spread_bn=(ln.p10_ms, ln.p90_ms) if ln else None, runtime=runtime_of(m),
+            unused_params=unused, uncounted=list(cov.uncounted) if cov is not None else None,
         )
     return out
 

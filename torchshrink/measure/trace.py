@@ -19,9 +19,8 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode
-
 from ..inputs import ExampleLike, as_example, model_device
+from .coverage import flop_counter, no_fastpath
 
 LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -91,9 +90,9 @@ def trace_layers(model: nn.Module, example: ExampleLike, types: tuple[type[nn.Mo
             hooks.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()
-    counter = FlopCounterMode(display=False) if macs else None
+    counter = flop_counter() if macs else None
     try:
-        with torch.no_grad():
+        with torch.no_grad(), no_fastpath():
             if counter is not None:
                 with counter:
                     ex.run(model)

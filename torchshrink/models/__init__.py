@@ -1,11 +1,11 @@
-"""Models: a registry of CIFAR-style families plus torchvision (``tv:``) and timm (``timm:``) models.
+"""Models: a registry of CIFAR-style families, sequence classifiers (token ids or float sequences), plus torchvision (``tv:``) and timm (``timm:``) models.
 
 >>> from torchshrink.models import create_model, list_models
 >>> model = create_model("resnet8x4", num_classes=100)
 >>> list_models("wrn*")[:2]
 ['wrn_16_1', 'wrn_16_2']
 """
-from . import mobilenetv2, residual_branch, residual_pair, resnet_cifar, shufflenetv2, vgg, wrn  # noqa: F401  (register the families)
+from . import mobilenetv2, residual_branch, residual_pair, resnet_cifar, sequence, shufflenetv2, vgg, wrn  # noqa: F401  (register the families)
 from .registry import MODELS, create_model, list_models, register_model
 
 __all__ = ["MODELS", "create_model", "list_models", "register_model"]

@@ -61,9 +61,11 @@ def save_model(model: nn.Module, path: str | Path, arch: dict[str, Any] | None =
     if arch is None:
         raise CheckpointError("this model was not built by torchshrink.create_model; pass arch={'name': ..., ...} "
                               "to save_model or save its state_dict yourself")
+    from .rnn_state import encode
+
     save_checkpoint({"format": FORMAT, "version": 1, "arch": dict(arch),
                      "transforms": list(getattr(model, "torchshrink_transforms", [])),
-                     "state_dict": model.state_dict(),
+                     "state_dict": encode(model, model.state_dict()),
                      "meta": {**dict(getattr(model, "torchshrink_meta", None) or {}), **dict(meta or {})}}, path)
 
 
@@ -236,6 +238,9 @@ def load_weights(model: nn.Module, state_dict: dict[str, Any], source: str = "st
     if not isinstance(state_dict, dict) or not all(isinstance(k, str) for k in state_dict):
         raise CheckpointError(f"{source} has a damaged weights entry (not a mapping of names to tensors); save the "
                               "model again")
+    from .rnn_state import decode
+
+    state_dict = decode(model, state_dict)  # dynamic-int8 recurrent layers: their weights packed back
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]

@@ -39,7 +39,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **kwarg
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 64:
         raise TorchshrinkError(f"width must be a number in (0, 64] (1.0 = the standard model, 0.5 = half the channels), "
                                f"got {width!r}; pass e.g. width=0.5")
-    if name.startswith("tv:") or name.startswith("timm:"):
+    if name.startswith(("tv:", "timm:", "hf:")):
         from .hub import create_hub_model
 
         model = create_hub_model(name, num_classes=num_classes, in_channels=in_channels, **kwargs)

@@ -112,6 +112,40 @@ def _ignored(model: nn.Module, exclude: Sequence[str]) -> list[nn.Module]:
     return out
 
 
+def output_layers(model: nn.Module, example: Example) -> list[str]:
+    """Names of the layers whose output channels are the model's outputs: the last convolution or linear layer
+    that runs (a classifier that is a convolution, as SqueezeNet's, included), so pruning never changes what the
+    model predicts.
+
+    >>> output_layers(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 10, 1), nn.AdaptiveAvgPool2d(1)), as_example((3, 8, 8)))
+    ['1']
+    """
+    from ..measure.trace import trace_layers
+
+    names = list(trace_layers(model, example, (nn.modules.conv._ConvNd, nn.Linear), macs=False))
+    return names[-1:]
+
+
+def qkv_heads(model: nn.Module) -> dict[nn.Module, int]:
+    """``{qkv Linear: heads}`` of timm-style attention blocks, for Torch-Pruning to remove the same channels from
+    every head (the heads stay, each narrower)."""
+    return {m.qkv: m.num_heads for m in model.modules()
+            if isinstance(getattr(m, "qkv", None), nn.Linear) and isinstance(getattr(m, "num_heads", None), int)}
+
+
+def attention_round(model: nn.Module, round_to: int = 1) -> int:
+    """``round_to`` made a multiple of every ``nn.MultiheadAttention``'s head count, so pruning the model width
+    keeps each attention's width divisible by its heads (the heads stay, each narrower; FFN channels go freely).
+
+    >>> attention_round(nn.TransformerEncoderLayer(32, 4, 64), 1), attention_round(nn.Linear(2, 2), 8)
+    (4, 8)
+    """
+    for m in model.modules():
+        if isinstance(m, nn.MultiheadAttention):
+            round_to = math.lcm(round_to, int(m.num_heads))
+    return round_to
+
+
 def check_keeps_every_layer(model: nn.Module, ratio: float, exclude: Sequence[str] = ()) -> None:
     """Refuse a ``ratio`` that would take every channel of some layer (Torch-Pruning would silently skip it).
 
@@ -166,10 +200,11 @@ def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, examp
         pruner = tp.pruner.MetaPruner(
             model, _tp_inputs(model, example), importance=build_importance(cfg.importance),
             global_pruning=cfg.global_pruning, pruning_ratio=ratio, max_pruning_ratio=cfg.max_layer_ratio,
-            ignored_layers=ignored, round_to=cfg.round_to if cfg.round_to > 1 else None)
+            ignored_layers=ignored, round_to=cfg.round_to if cfg.round_to > 1 else None,
+            num_heads=qkv_heads(model), prune_head_dims=True, prune_num_heads=False)
         with torch.no_grad() if not needs_gradients(cfg.importance) else torch.enable_grad():
             pruner.step()
-    except (ArithmeticError, IndexError, KeyError, RuntimeError, ValueError) as e:
+    except (ArithmeticError, AssertionError, IndexError, KeyError, RuntimeError, ValueError) as e:
         # Torch-Pruning's tracer fails inside its own index bookkeeping on some reshapes (e.g. a channel shuffle)
         raise ConfigError(f"structured pruning could not follow the channel dependencies of {type(model).__name__} "
                           f"({type(e).__name__} in Torch-Pruning: {str(e).splitlines()[0] if str(e) else 'no message'}"
@@ -180,7 +215,20 @@ def _prune_unfrozen(model: nn.Module, cfg: StructuredConfig, ratio: float, examp
 
 
 def _refresh(model: nn.Module) -> None:
-    """Keep ``num_features`` in step with the classifier's new input width."""
+    """Keep ``num_features`` in step with the classifier's new input width, and a torchvision ViT's
+    ``hidden_dim`` (read by its forward to reshape the patches) with its patch embedding's width."""
+    for m in model.modules():  # timm-style attention: one qkv Linear, heads of head_dim channels
+        qkv, heads = getattr(m, "qkv", None), getattr(m, "num_heads", None)
+        if isinstance(qkv, nn.Linear) and isinstance(heads, int) and isinstance(getattr(m, "head_dim", None), int):
+            width = qkv.out_features // 3
+            m.head_dim = width // heads
+            if isinstance(getattr(m, "attn_dim", None), int):
+                m.attn_dim = width
+            if isinstance(getattr(m, "scale", None), float):
+                m.scale = m.head_dim ** -0.5
+    proj = getattr(model, "conv_proj", None)
+    if isinstance(proj, nn.Conv2d) and isinstance(getattr(model, "hidden_dim", None), int):
+        model.hidden_dim = proj.out_channels
     cls = getattr(model, "classifier_name", None)
     head = dict(model.named_modules()).get(cls) if cls else None
     if isinstance(head, nn.Linear) and hasattr(model, "num_features"):
@@ -195,6 +243,14 @@ def _prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: Context) -> 
     """Remove whole channels (dependency-aware, Torch-Pruning); the result is an ordinary smaller model."""
     ex = ctx.example
     batches = list(_take(ctx.train_loader, 4)) if needs_gradients(cfg.importance) and ctx.data is not None else None
+    rnns = [n for n, m in model.named_modules() if isinstance(m, nn.RNNBase) and n not in cfg.exclude]
+    if rnns:
+        raise ConfigError(f"structured pruning does not remove hidden units of recurrent layers ({type(model.get_submodule(rnns[0])).__name__} "
+                          f"{rnns[0]!r}: Torch-Pruning cannot slice their recurrent weights); use unstructured pruning, "
+                          "low-rank factorization or distillation into a narrower model instead, or exclude it "
+                          f"(exclude={rnns!r}) to prune the other layers")
+    keep = [n for n in output_layers(model, ex) if n not in cfg.exclude]
+    cfg = dataclasses.replace(cfg, exclude=list(cfg.exclude) + keep, round_to=attention_round(model, cfg.round_to))
     macs0 = count_macs(model, ex)
     ratio = cfg.ratio
     if cfg.ratio is None:  # a MACs target (half the MACs when neither is given)
@@ -214,6 +270,11 @@ def _prune_structured(model: nn.Module, cfg: StructuredConfig, ctx: Context) -> 
     record_transform(model, TRANSFORM, history=history, example=example_spec(ex))
     report = Report("prune.structured", model=model, macs_before=macs0, metrics={"channel_ratio": ratio})
     report.notes.append(f"structured ({cfg.importance}): channel ratio {ratio:.2f}")
+    if keep:
+        report.notes.append(f"output layer {', '.join(keep)} kept whole (its channels are the model's outputs)")
+    if cfg.round_to > 1:
+        report.notes.append(f"channel counts kept multiples of {cfg.round_to} (attention heads divide the width)"
+                            if attention_round(model) > 1 else f"channel counts kept multiples of {cfg.round_to}")
     return report
 
 
@@ -245,9 +306,19 @@ def _search_ratio(model: nn.Module, cfg: StructuredConfig, example: Example, bat
     """
     target = cfg.macs * macs0
 
+    from ..replace import forward_problem, reference_shapes
+
+    expected = reference_shapes(model, example)
+
     def macs_at(r: float) -> int:
         trial = copy.deepcopy(model).eval()
         _prune_at(trial, cfg, r, example, batches)
+        _refresh(trial)
+        why = forward_problem(trial, example, expected)
+        if why is not None:
+            raise ConfigError(f"structured pruning breaks {type(model).__name__}: pruned at channel ratio {r:.2f}, "
+                              f"{why}; the model is unchanged; exclude the layers involved (exclude=[...]) or use "
+                              "unstructured pruning, low-rank factorization or distillation instead")
         return count_macs(trial, example)
 
     lo, f_lo = 0.0, float(macs0)  # known over budget (or the start)

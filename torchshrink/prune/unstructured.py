@@ -54,4 +54,25 @@ def _prune_unstructured(model: nn.Module, cfg: MagnitudeConfig, ctx: Context) ->
     report.metrics["sparsity"] = sparsity(model)
     report.notes.append(f"sparsity {report.metrics['sparsity']:.3f}; the sparse file is {sizes.ratio:.1f}x smaller "
                         "than the dense one")
+    dense = left_dense(model, cfg)
+    if dense:
+        shown = ", ".join(dense[:4]) + (f" and {len(dense) - 4} more" if len(dense) > 4 else "")
+        report.notes.append(f"left dense: {shown} (only convolution and linear layer weights are pruned: recurrent, "
+                            "attention in-projection and embedding matrices keep every weight)")
+        report.metrics["left_dense"] = dense
     return report
+
+
+def left_dense(model: nn.Module, cfg: MagnitudeConfig) -> list[str]:
+    """Weight matrices (2-D or more) that unstructured pruning does not touch, by parameter name (the excluded
+    layers not counted).
+
+    >>> left_dense(nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 2)), MagnitudeConfig())
+    ['0.weight']
+    """
+    from .magnitude import prunable_weights
+
+    pruned = {id(w) for w in prunable_weights(model, list(cfg.exclude)).values()}
+    excluded = tuple(f"{n}." for n in cfg.exclude)
+    return [n for n, p in model.named_parameters() if p.dim() >= 2 and id(p) not in pruned
+            and not n.startswith(excluded)]

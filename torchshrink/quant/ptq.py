@@ -45,6 +45,7 @@ from ..checks import check_config, check_example_batch, check_model_input, expla
 from ..compress import Context, Report, register_method
 from ..config import check_ranges
 from ..errors import ConfigError
+from ..inputs import Example, as_example, example_spec, from_spec
 from ..models.files import MODEL_TRANSFORMS, record_transform
 
 ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")
@@ -127,18 +128,34 @@ def make_qconfig(observer: str = "histogram", per_channel: bool = True, engine: 
     return QConfig(activation=act.with_args(**kw), weight=w)
 
 
-def _batches(loader: Iterable, n: int) -> list[torch.Tensor]:
+def calibration_input(b: Any) -> Example:
+    """The model input of one calibration batch: a tensor, the first item of ``(inputs, labels)``, or a dict of
+    tensors (keyword inputs); uint8 images become float."""
+    if isinstance(b, (tuple, list)) and b and isinstance(b[0], (dict, torch.Tensor)):
+        b = b[0]
+    if isinstance(b, dict):
+        return as_example(b)
+    x = check_example_batch(b, "a calibration batch")
+    return Example(x.float() if x.dtype == torch.uint8 else x)
+
+
+def _batches(loader: Iterable, n: int) -> list[Example]:
     out = []
     for b in loader:
-        out.append(check_example_batch(b, "a calibration batch"))
+        out.append(calibration_input(b))
         if len(out) >= n:
             break
     if not out:
         raise ConfigError("the calibration loader gave no batches; pass a loader with at least one batch")
-    return [x.float() if x.dtype == torch.uint8 else x for x in out]
+    return out
 
 
-def _prepare_fx(model: nn.Module, example: torch.Tensor, cfg: PTQConfig) -> nn.Module:
+def _positional(ex: Example) -> tuple[Any, ...]:
+    v = ex.value
+    return v if isinstance(v, tuple) else tuple(v.values()) if isinstance(v, dict) else (v,)
+
+
+def _prepare_fx(model: nn.Module, example: Example, cfg: PTQConfig) -> nn.Module:
     from torch.ao.quantization import QConfigMapping
     from torch.ao.quantization.quantize_fx import prepare_fx
 
@@ -146,7 +163,7 @@ def _prepare_fx(model: nn.Module, example: torch.Tensor, cfg: PTQConfig) -> nn.M
     qmap = QConfigMapping().set_global(make_qconfig(cfg.observer, cfg.per_channel, cfg.engine))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao prints a migration notice on every call
-        return prepare_fx(copy.deepcopy(model).cpu().eval(), qmap, (example,))
+        return prepare_fx(copy.deepcopy(model).cpu().eval(), qmap, _positional(example))
 
 
 def _convert_fx(prepared: nn.Module) -> nn.Module:
@@ -157,13 +174,42 @@ def _convert_fx(prepared: nn.Module) -> nn.Module:
         return convert_fx(prepared)
 
 
-def quantize_dynamic(model: nn.Module, engine: str = "x86") -> nn.Module:
-    """int8 weights + dynamically quantized activations for every ``nn.Linear``/``nn.LSTM``/``nn.GRU``."""
+DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
+
+
+def dynamic_skips(model: nn.Module, example: Any) -> list[str]:
+    """The Linear layers dynamic int8 must leave float: their parent reads their weight itself (the transformer
+    fast path, torchvision Swin's attention), which an int8 layer no longer has as a tensor."""
+    from ..measure.coverage import read_directly
+
+    return read_directly(model, example, (nn.Linear,))
+
+
+def quantize_dynamic(model: nn.Module, engine: str = "x86", skip: Iterable[str] = ()) -> nn.Module:
+    """int8 weights + dynamically quantized activations for every ``nn.Linear``/``nn.LSTM``/``nn.GRU`` except the
+    layers named in ``skip`` (see :func:`dynamic_skips`)."""
     torch.backends.quantized.engine = engine
+    m = copy.deepcopy(model).cpu().eval()
+    skip = set(skip)
+    spec: Any = {nn.Linear, nn.LSTM, nn.GRU}
+    if skip:
+        from torch.ao.quantization import default_dynamic_qconfig
+
+        spec = {n: default_dynamic_qconfig for n, mod in m.named_modules()
+                if type(mod) in DYNAMIC_TYPES and n not in skip}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(),
-                                                      {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(m, spec, dtype=torch.qint8)
+
+
+def int8_problem(model: nn.Module, q: nn.Module, example: Example) -> str | None:
+    """Why the int8 model ``q`` does not do what the float ``model`` does on ``example`` (crash, other output
+    shapes, non-finite values), or None."""
+    from ..replace import forward_problem, reference_shapes
+
+    ex = example.batch(2).to("cpu")
+    with contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
+        return forward_problem(q, ex, reference_shapes(model.cpu(), ex))
 
 
 def check_int8_layers(model: nn.Module, per_channel: bool = True) -> None:
@@ -210,7 +256,7 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
             raise ConfigError(f"engine {cfg.engine!r} chooses among int8 runtimes with torchshrink.deploy; import "
                               "torchshrink (it registers it) or name an engine: x86, fbgemm, onednn")
         choose_runtime = INT8_CHOOSER[0]
-        xs = _batches(loader, cfg.calib_batches)
+        xs = [e.value for e in _batches(loader, cfg.calib_batches)]
         among = ([f"torch-int8/{e}" for e in ("x86", "fbgemm", "onednn")] if cfg.mode == "dynamic"
                  else [cfg.engine] if cfg.engine != "auto" else None)
         q, choice = choose_runtime(model, xs[0], calibration=xs, val=val, candidates=among, batch_size=cfg.auto_batch,
@@ -220,25 +266,40 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
         return q
     arch, transforms = getattr(model, "torchshrink_arch", None), getattr(model, "torchshrink_transforms", [])
     if cfg.mode == "dynamic":
-        q = quantize_dynamic(model, cfg.engine)
+        example = next((calibration_input(b) for b in loader), None) if loader is not None else None
+        skip = dynamic_skips(model, example) if example is not None else []
+        q = quantize_dynamic(model, cfg.engine, skip)
+        why = int8_problem(model, q, example) if example is not None else None
+        if why is not None:
+            raise ConfigError(f"{type(model).__name__} does not work in dynamic int8: after conversion {why}; "
+                              "quantize with static int8 (mode static), a weight-only method (lowbit, codebook), "
+                              "or keep the float model")
         config: dict[str, Any] = {"mode": "dynamic", "engine": cfg.engine}
+        if skip:
+            config["skip"] = skip
+            q.torchshrink_int8_float = list(skip)
     else:
         xs = _batches(loader, cfg.calib_batches)
         if cfg.backend == "pt2e":
-            return quantize_pt2e(model, xs)
+            return quantize_pt2e(model, [e.value for e in xs])
         check_int8_layers(model, cfg.per_channel)
         try:
-            prepared = _prepare_fx(model, xs[0][:1], cfg)
+            prepared = _prepare_fx(model, xs[0].batch(1), cfg)
             with torch.no_grad():
                 for x in xs:
-                    prepared(x)
+                    x.run(prepared)
             q = _convert_fx(prepared)
             with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
-                q(xs[0][:2])  # an op without an int8 kernel fails only when run: find out now, not in the user's hands
+                xs[0].batch(2).run(q)  # an op without an int8 kernel fails only when run: find out now
         except Exception as e:  # torch.ao's own errors are tracebacks about its internals: say what to do instead
-            raise (explain_batch(model, xs[0], None, e) or ConfigError(_fx_failure(model, e))) from e
+            raise (explain_batch(model, xs[0].value, None, e) or ConfigError(_fx_failure(model, e))) from e
+        why = int8_problem(model, q, xs[0])
+        if why is not None:
+            raise ConfigError(f"{type(model).__name__} does not work in static int8: after conversion {why}; quantize "
+                              "with --method dynamic (int8 Linear/LSTM layers only) or a weight-only method (lowbit, "
+                              "codebook), or keep the float model")
         config = {"mode": "static", "engine": cfg.engine, "observer": cfg.observer,
-                  "per_channel": cfg.per_channel, "input_shape": list(xs[0].shape[1:])}
+                  "per_channel": cfg.per_channel, "example": example_spec(xs[0])}
     if arch is not None:
         q.torchshrink_arch = arch
         q.torchshrink_transforms = list(transforms)
@@ -264,15 +325,18 @@ def _as_loaded(q: nn.Module) -> nn.Module:
 
 @MODEL_TRANSFORMS.register("ptq_fx")
 def _replay_ptq(model: nn.Module, mode: str, engine: str, observer: str = "minmax", per_channel: bool = True,
-                input_shape: list[int] | None = None) -> nn.Module:
-    """Rebuild the int8 module structure; the scales and int8 weights then come from the file."""
+                input_shape: list[int] | None = None, example: dict[str, Any] | None = None,
+                skip: list[str] | None = None) -> nn.Module:
+    """Rebuild the int8 module structure on the recorded example inputs (noise for float tensors, zeros for
+    token ids; ``input_shape``: files written before examples were recorded); the scales and int8 weights then
+    come from the file."""
     if mode == "dynamic":
-        return quantize_dynamic(model, engine)
+        return quantize_dynamic(model, engine, skip or ())
     cfg = PTQConfig(engine=engine, observer="minmax", per_channel=per_channel)
-    x = torch.randn(2, *(input_shape or [3, 32, 32]))
-    prepared = _prepare_fx(model, x[:1], cfg)
+    x = from_spec(example if example is not None else input_shape or [3, 32, 32]).random_like().batch(2)
+    prepared = _prepare_fx(model, x.batch(1), cfg)
     with torch.no_grad():
-        prepared(x)  # placeholder ranges, overwritten by the saved scales and zero points
+        x.run(prepared)  # placeholder ranges, overwritten by the saved scales and zero points
     return _convert_fx(prepared)
 
 
@@ -344,6 +408,10 @@ def _int8_report(name: str, q: nn.Module, cfg: PTQConfig) -> Report:
     report.notes.append(f"int8 ({how}) on the {choice.target if choice else cfg.engine} integer kernels")
     if choice is not None:
         report.notes.append(choice.summary())
+    left = getattr(q, "torchshrink_int8_float", None)
+    if left:
+        report.notes.append(f"left float: {', '.join(left)} (their parent reads their weights directly, e.g. the "
+                            "transformer fast path, so they must stay dense layers)")
     return report
 
 
