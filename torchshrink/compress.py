@@ -447,7 +447,7 @@ def apply(info: MethodInfo, model: nn.Module, config: Any, ctx: Context) -> Repo
     instead.
     """
     from .measure.counts import count_params
-    from .replace import forward_problem, reference_shapes
+    from .forward_check import forward_problem, reference_shapes
 
     t0 = time.perf_counter()
     before = count_params(model)

@@ -306,7 +306,7 @@ def _search_ratio(model: nn.Module, cfg: StructuredConfig, example: Example, bat
     """
     target = cfg.macs * macs0
 
-    from ..replace import forward_problem, reference_shapes
+    from ..forward_check import forward_problem, reference_shapes
 
     expected = reference_shapes(model, example)
 

@@ -205,7 +205,7 @@ def quantize_dynamic(model: nn.Module, engine: str = "x86", skip: Iterable[str] 
 def int8_problem(model: nn.Module, q: nn.Module, example: Example) -> str | None:
     """Why the int8 model ``q`` does not do what the float ``model`` does on ``example`` (crash, other output
     shapes, non-finite values), or None."""
-    from ..replace import forward_problem, reference_shapes
+    from ..forward_check import forward_problem, reference_shapes
 
     ex = example.batch(2).to("cpu")
     with contextlib.redirect_stderr(io.StringIO()):  # FX prints its generated code on error
