@@ -51,7 +51,7 @@ class AutoConfig(Budget):
         "families": "candidate family to try (repeatable; default every one that applies: prune, lowrank, "
                     "distill, residual, int8, deep-compression)",
         "exclude": "candidate family to leave out (repeatable)",
-        "val_fraction": "share of the training images held out for validation (when the data has no such split)",
+        "val_fraction": "share of the training images held out for validation (the test split is never read)",
         "quick_epochs": "epochs of the first, quick recovery of a model derived from the original",
         "student_epochs": "epochs of the first, quick training of a new (student) architecture",
         "max_epochs": "the most training epochs one candidate gets in all",

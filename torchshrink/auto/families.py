@@ -115,9 +115,10 @@ def distill(s: Setting) -> tuple[list[Trunk], list[Candidate]]:
 @FAMILIES.register("residual")
 def residual(s: Setting) -> tuple[list[Trunk], list[Candidate]]:
     """Residual-error KD (S + A split from a student's budget; KD through the frozen classifier, head fine-tuned),
-    for the three largest students; its cost (two networks) is known once it is trained."""
+    for the three largest students with the model's stages; its cost (two networks) is known once it is trained."""
     trunks = []
-    for st, _ in _student_trunks(s)[:3]:
+    same_stages = [(st, t) for st, t in _student_trunks(s) if "widths" not in st["kwargs"]]  # S's f_K = T's shape
+    for st, _ in same_stages[:3]:
         first = {"distill": {"method": "residual", "mode": "m1", "kd_weight": 1.0, "head_epochs": 1,
                              "epochs": max(1, s.cfg.student_epochs // 2), "lr": s.cfg.student_lr}}
         trunks.append(Trunk(f"residual {st['label']}", "residual", source={"name": st["name"], "kwargs": st["kwargs"]},

@@ -33,7 +33,8 @@ def rows_of(s: Any) -> list[dict[str, Any]]:
         rounds = [r["step"] for r in st.get("rounds", []) if r.get("step")]
         first = rounds[:1] if t.first is not None else []
         recipe = recipe_of(t, c, first + rounds[len(first):])
-        status = ("trained" if top1 is not None else "not probed (time)" if c.trunk not in s.state
+        status = ("failed: " + st["failed"] if st.get("failed") else "trained" if top1 is not None
+                  else "not probed (time)" if c.trunk not in s.state
                   else "over budget" if costs is not None and not s.fits(costs) else "not trained (time)")
         drop = s.reference["top1"] - top1 if top1 is not None else None
         rows.append({"label": c.label, "family": c.family, "runtime": c.runtime, "trunk": t.label, "status": status,

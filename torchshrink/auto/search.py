@@ -119,6 +119,15 @@ def _save(model: nn.Module, path: Path) -> None:
         save_model(model.cpu(), path)
 
 
+def trainable_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parameters train (the original, as every candidate's teacher, is frozen while it
+    teaches)."""
+    m = copy.deepcopy(model)
+    for p in m.parameters():
+        p.requires_grad_(True)
+    return m
+
+
 class Search:
     """One search in folder ``out`` (see the module); :meth:`run` returns a :class:`SearchResult`."""
 
@@ -168,7 +177,7 @@ class Search:
     def base_model(self, trunk: Trunk) -> nn.Module:
         """The trunk's starting model: a copy of the original, or a new student built from its seed."""
         if trunk.source is None:
-            return copy.deepcopy(self.original)
+            return trainable_copy(self.original)
         torch.manual_seed(self.seed)
         arch = dict(self.original.torchshrink_arch)
         return create_model(trunk.source["name"], num_classes=arch.get("num_classes", 10),
@@ -192,7 +201,7 @@ class Search:
 
         tail = cand.probe_tail if probe and cand.probe_tail is not None else cand.tail
         out = None
-        m = copy.deepcopy(model)
+        m = trainable_copy(model)
         if tail:
             m, out = run_steps(m, tail, self.loaders, self.original, self.folder(trunk) / where / cand.key,
                                self.seed, False, self.device, self.quiet)
@@ -213,6 +222,22 @@ class Search:
                 macs[c.key] = int(out.macs)
         costs = costs_of(models, self.original, self.example, self.reference, self.cfg.repeats, sizes, macs)
         return {k: {"costs": v, "model": models[k]} for k, v in costs.items()}
+
+    def guarded(self, trunk: Trunk, work: Callable[[], Any]) -> Any:
+        """Run ``work`` on ``trunk``; a candidate that cannot be built (a method that does not apply to this model)
+        is recorded as failed, with its reason, and the search goes on without it."""
+        st = self.state.setdefault(trunk.key, {"label": trunk.label, "probe": None, "rounds": [], "evals": {}})
+        if st.get("failed"):
+            return False
+        try:
+            return work()
+        except (KeyboardInterrupt, SystemExit, torch.cuda.OutOfMemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001  (one method failing must not end the search)
+            st["failed"] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}" if str(e) else type(e).__name__
+            self.say(f"{self.clock()} {trunk.label}: left out, it failed ({st['failed']})")
+            self.save_state(trunk)
+            return False
 
     def probe(self, trunk: Trunk) -> None:
         st = self.state.setdefault(trunk.key, {"label": trunk.label, "probe": None, "rounds": [], "evals": {}})
@@ -301,8 +326,6 @@ class Search:
                             / self.reference["macs"])
             self.epoch_s.append(seconds / max(1, epochs) / ratio / (2.5 if not trunk.probe else 1.0))
         self.evaluate(trunk, model, k, step, epochs, seconds)
-        if self.on_round is not None:
-            self.on_round(trunk.label, k)
         return True
 
     def evaluate(self, trunk: Trunk, model: nn.Module, k: int, step: Any, epochs: int, seconds: float) -> None:
@@ -355,8 +378,10 @@ class Search:
                     continue
                 if self.left() <= 0:
                     break
-                if self.train_round(t, k):
+                if self.guarded(t, lambda: self.train_round(t, k)):
                     ran.append(t)
+                    if self.on_round is not None:
+                        self.on_round(t.label, k)
             nxt = [t for t in ran if len(self.schedule(t)) > k + 1]
             nxt.sort(key=lambda t: -self.score(t))
             active = nxt[:max(1, math.ceil(self.cfg.keep * len(nxt)))] if nxt else []
@@ -403,10 +428,10 @@ class Search:
             if self.left() <= 0:
                 self.say(f"{self.clock()} out of time while probing; the rest are not tried")
                 break
-            self.probe(t)
+            self.guarded(t, lambda: self.probe(t))
             if self.on_round is not None:
                 self.on_round(t.label, -1)
-        probed = [t for t in self.trunks.values() if t.key in self.state]
+        probed = [t for t in self.trunks.values() if t.key in self.state and not self.state[t.key].get("failed")]
         fitting = [t for t in probed if self.state[t.key]["probe"] is None
                    or any(self.fits(v) for v in self.state[t.key]["probe"].values())]
         if not any(self.state[t.key]["probe"] is not None for t in fitting):  # nothing fits: train the closest
