@@ -1,21 +1,24 @@
-"""Ablation of residual-error KD on the distillation benchmark's setting: which loss terms and schedules make
-the assistant pay off, at the plain student's cost.
+"""Ablation of residual-error KD on the distillation benchmark's setting: what makes the assistant add accuracy,
+at the plain student's cost.
 
-Same data, teacher (the cached resnet20 of ``bench/distill.py``), split and training settings as
-``bench/distill.py``. Each variant is a :class:`ResidualConfig`; for each it reports top-1 of S alone
-(``fc(pool(c_S(f^S)))``, the teacher's classifier on S's features) and of S + A, so what the assistant adds is
-read off directly, and the gap closed against a plain student and Hinton KD trained in the same run.
+Same data, teacher (the cached resnet20 of ``bench/distill.py``) and training settings as ``bench/distill.py``.
+Each variant is a design (``separate``: S and A two networks, A reads the image; ``branch``: S and the assistants
+channel groups of the student's own network, each assistant reading S's features at every layer), an assistant
+size (``ratio`` = A's MACs / S's) and number, and a :class:`ResidualConfig` (losses, epochs, fine-tuning). For each
+it reports top-1 of S + A and of S alone (the pair with every assistant removed, through the same classifier)
+after every phase, so what each part adds is read off directly; a plain student and KD are trained in the same run.
 
-    .venv/bin/python bench/distill_ablation.py                       # every variant, 1 seed
-    .venv/bin/python bench/distill_ablation.py --variants m1,m1+kd --seeds 2
-    .venv/bin/python bench/distill_ablation.py --variants m2-prefix --append   # add rows to the saved results
+    .venv/bin/python bench/distill_ablation.py --variants paper-m1,branch-m1 --seeds 3
+    .venv/bin/python bench/distill_ablation.py --variants branch+tune --append   # add rows to the saved results
 
-``--append`` keeps the saved rows of other variants, after checking that this run's plain student and KD rows
-equal the saved ones (same settings and seeds train the same models on CPU), so the table stays one experiment.
+``--append`` keeps the saved rows of other variants (and of other seeds), after checking that this run's plain
+student and KD rows equal the saved ones (same settings and seeds train the same models on CPU), so the table
+stays one experiment. Settings are the module's constants; a variant's name says what it changes.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -26,117 +29,159 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from distill import cached_teacher, fit_config  # noqa: E402
+from distill import baseline_options, cached_teacher, fit_config  # noqa: E402
 
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
-from torchshrink.distill import ResidualConfig, build_pair, make_distiller, train_residual  # noqa: E402
-from torchshrink.distill.residual import StudentView  # noqa: E402
+from torchshrink.distill import ResidualConfig, make_distiller, train_residual  # noqa: E402
+from torchshrink.distill.residual import DEFAULT, StudentView  # noqa: E402
 from torchshrink.distill.split import split_architecture  # noqa: E402
 from torchshrink.engine import evaluate, fit  # noqa: E402
 from torchshrink.measure import count_macs, count_params  # noqa: E402
 from torchshrink.measure.results import bench_meta, write_results  # noqa: E402
 from torchshrink.models import create_model  # noqa: E402
 
+R = ResidualConfig
+KD1 = {"kd_weight": 1.0}
+# name -> (design, ratio, assistants, config)
 VARIANTS = {
-    "m1": ResidualConfig(mode="m1"),                                  # the paper's M.1: L2 only in both stages
-    "m1+kd": ResidualConfig(mode="m1", kd_weight=1.0),                # + KD through the frozen classifier
-    "m1+kd+ce": ResidualConfig(mode="m1", kd_weight=1.0, ce_weight=0.1),
-    "m1+head": ResidualConfig(mode="m1", head_epochs=1),              # + 1 epoch of CE on the classifier
-    "m3+kd": ResidualConfig(mode="m3", kd_weight=1.0),
-    "m2+kd": ResidualConfig(mode="m2", kd_weight=1.0),
-    "at+kd": ResidualConfig(mode="m1", base="at", kd_weight=1.0),     # S by AT, A on L2 + KD
-    "m2-prefix": ResidualConfig(mode="m2", m2_scope="prefix"),        # M.2 training blocks 1..k at stage k
-    "m2-prefix+kd": ResidualConfig(mode="m2", m2_scope="prefix", kd_weight=1.0),
-    "m1+kd+head": ResidualConfig(mode="m1", kd_weight=1.0, head_epochs=1),
+    # the paper's M.1 (L2 only) on the two designs and two assistant sizes
+    "paper-m1": ("separate", 0.25, 1, R()),
+    "branch-m1": ("branch", 0.25, 1, R()),
+    "branch-m1-r0.1": ("branch", 0.1, 1, R()),
+    # + the KD term through the frozen classifier in every L2 phase
+    "branch-m1+kd": ("branch", 0.25, 1, R(**KD1)),
+    "separate-m1+kd": ("separate", 0.25, 1, R(**KD1)),
+    # + a longer assistant stage (16 epochs instead of 8)
+    "branch-m1+kd+a16": ("branch", 0.25, 1, R(**KD1, assistant_epochs=16)),
+    # + two assistants, each learning what the ones before it left
+    "branch-m1+kd+2a": ("branch", 0.25, 2, R(**KD1)),
+    # + a short joint fine-tuning of S + A + classifier (CE + KD) after M.1
+    "branch-m1+kd+tune2": ("branch", 0.25, 1, R(**KD1, tune_epochs=2)),
+    "separate-m1+kd+tune2": ("separate", 0.25, 1, R(**KD1, tune_epochs=2)),
+    "branch-m1+tune2": ("branch", 0.25, 1, R(tune_epochs=2)),
+    # the classifier alone fine-tuned with CE (the previous benchmark's option)
+    "branch-m1+kd+head": ("branch", 0.25, 1, R(**KD1, head_epochs=1)),
+    # the other schedules on the branch design
+    "branch-m3+kd": ("branch", 0.25, 1, R(mode="m3", **KD1)),
+    "branch-m2-prefix+kd": ("branch", 0.25, 1, R(mode="m2", m2_scope="prefix", **KD1)),
+    # a 16-epoch assistant stage with the other parts switched on or off one at a time
+    "branch-m1+a16": ("branch", 0.25, 1, R(assistant_epochs=16)),
+    "separate-m1+kd+a16": ("separate", 0.25, 1, R(**KD1, assistant_epochs=16)),
+    "branch-m1+kd+a16-r0.1": ("branch", 0.1, 1, R(**KD1, assistant_epochs=16)),
+    "branch-m1+kd+a16+2a": ("branch", 0.25, 2, R(**KD1, assistant_epochs=16)),
+    "branch-m1+kd+a16+tune2": ("branch", 0.25, 1, R(**KD1, assistant_epochs=16, tune_epochs=2)),
+    "branch-m1+kd+a16+tune4": ("branch", 0.25, 1, R(**KD1, assistant_epochs=16, tune_epochs=4)),
+    "branch-m1+kd+a24+tune2": ("branch", 0.25, 1, R(**KD1, assistant_epochs=24, tune_epochs=2)),
+    "branch-m1+kd+a16+tune2-r0.1": ("branch", 0.1, 1, R(**KD1, assistant_epochs=16, tune_epochs=2)),
+    # the same training budget as a baseline: S, A and the fine-tuning share the epochs (s = S's, a = A's)
+    "branch-m1+kd+s18a6+tune2": ("branch", 0.25, 1, R(**KD1, student_epochs=18, assistant_epochs=6, tune_epochs=2)),
+    "branch-m1+kd+s5a2+tune1": ("branch", 0.25, 1, R(**KD1, student_epochs=5, assistant_epochs=2, tune_epochs=1)),
+    "branch-m1+kd+s18a6+tune2-r0.1": ("branch", 0.1, 1, R(**KD1, student_epochs=18, assistant_epochs=6,
+                                                          tune_epochs=2)),
+    # the method's default (torchshrink.distill.residual.DEFAULT)
+    "default": ("branch", 0.25, 1, DEFAULT),
 }
+BASELINES = ("student", "kd")
+SETTINGS = {"data": "fashion_mnist", "train_size": 6000, "test_size": 5000, "batch_size": 128, "teacher": "resnet20",
+            "teacher_epochs": 16, "student": "resnet8", "epochs": 8}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--seeds", type=int, default=1)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--train-size", type=int, default=6000)
-    ap.add_argument("--ratio", type=float, default=0.25)
+    ap.add_argument("--baselines", default=",".join(BASELINES), help="reference rows trained in the same run")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     ap.add_argument("--cache", default="runs/bench_distill")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--append", action="store_true", help="keep the saved rows of variants not run now")
+    ap.add_argument("--append", action="store_true", help="keep the saved rows of variants and seeds not run now")
     args = ap.parse_args()
-    names = args.variants.split(",")
+    names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         sys.exit(f"distill_ablation: unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    settings = {"data": "fashion_mnist", "train_size": args.train_size, "test_size": 5000, "batch_size": 128,
-                "teacher": "resnet20", "teacher_epochs": args.epochs * 2, "student": "resnet8",
-                "epochs": args.epochs, "seeds": args.seeds, "ratio": args.ratio,
-                "variants": {n: VARIANTS[n].__dict__ for n in names}}
-    loaders = build_loaders(DataConfig(name="fashion_mnist", train_size=args.train_size, test_size=5000,
-                                       batch_size=128, seed=0))
+    st = SETTINGS
+    settings = {**st, "variants": {n: describe(n) for n in names}}
+    loaders = build_loaders(DataConfig(name=st["data"], train_size=st["train_size"], test_size=st["test_size"],
+                                       batch_size=st["batch_size"], seed=0))
     c, nc, shape = loaders.input_shape[0], loaders.num_classes, loaders.input_shape
-    teacher = cached_teacher(loaders, Path(args.cache), args.train_size, settings["teacher_epochs"])
+    teacher = cached_teacher(loaders, Path(args.cache), st["train_size"], st["teacher_epochs"])
     t_acc = evaluate(teacher, loaders.test)["top1"]
-    split = split_architecture("resnet8", nc, c, shape, features=teacher.num_features, ratio=args.ratio)
-    settings["split"] = split.summary()
-    print(split.summary(), flush=True)
-    rows: list[dict] = []
-    kept, commands = saved_rows(Path(args.out), names, settings) if args.append else ([], [])
+    kept, commands = saved_rows(Path(args.out), names, seeds, settings) if args.append else ([], [])
     settings["commands"] = commands + [" ".join(["python"] + sys.argv)]
+    rows: list[dict] = []
 
-    def add(name, method, seed, model, s_alone=None, secs=0.0):
-        row = {"name": name, "method": method, "seed": seed, "top1": evaluate(model, loaders.test)["top1"],
-               "s_alone_top1": s_alone, "params": count_params(model), "macs": count_macs(model, shape),
-               "train_seconds": round(secs, 1)}
+    def add(row: dict) -> None:
         rows.append(row)
-        if method in ("student", "kd"):  # the reference rows must be the saved ones, or the table mixes experiments
-            old = [r for r in kept if r["method"] == method and r["seed"] == seed]
+        if row["method"] in BASELINES:  # the reference rows must be the saved ones, or the table mixes experiments
+            old = [r for r in kept if r["method"] == row["method"] and r["seed"] == row["seed"]]
             if old and abs(old[0]["top1"] - row["top1"]) > 1e-6:
-                sys.exit(f"distill_ablation: {name} gives {row['top1']} now but {old[0]['top1']} in the saved results; "
-                         "rerun every variant without --append")
-        print(f"[{name}] top-1 {row['top1']:.2f}" + (f" (S alone {s_alone:.2f})" if s_alone is not None else "")
-              + f" in {secs:.0f}s", flush=True)
-        ref = [r for r in rows if r["method"] in ("student", "kd")]
-        write(ref + [r for r in kept if r["method"] not in ("student", "kd")] + [r for r in rows if r not in ref],
-              t_acc, settings, args.out, t_start)
+                sys.exit(f"distill_ablation: {row['name']} gives {row['top1']} now but {old[0]['top1']} in the saved "
+                         "results; rerun every variant without --append")
+        extra = f" (S alone {row['s_alone_top1']:.2f})" if row.get("s_alone_top1") is not None else ""
+        print(f"[{row['name']}] top-1 {row['top1']:.2f}{extra} in {row['train_seconds']:.0f}s", flush=True)
+        mine = {(r["method"], r["seed"]) for r in rows}
+        write([r for r in kept if (r["method"], r["seed"]) not in mine] + rows, t_acc, settings, args.out, t_start)
 
-    for seed in range(args.seeds):
-        torch.manual_seed(seed)
-        t0 = time.perf_counter()
-        m = create_model("resnet8", nc, c)
-        fit(m, loaders.train, loaders.test, fit_config(args.epochs, seed), desc=f"student/s{seed}")
-        add(f"student/s{seed}", "student", seed, m.eval(), secs=time.perf_counter() - t0)
-        torch.manual_seed(seed)
-        t0 = time.perf_counter()
-        m = create_model("resnet8", nc, c)
-        fit(make_distiller("kd", m, teacher, shape), loaders.train, loaders.test, fit_config(args.epochs, seed),
-            desc=f"kd/s{seed}")
-        add(f"kd/s{seed}", "kd", seed, m.eval(), secs=time.perf_counter() - t0)
-        for v in names:
+    for seed in seeds:
+        for spec in [b for b in args.baselines.split(",") if b]:
+            method, _, ep = spec.partition("@")  # "dist@26": DIST trained 26 epochs (a control at equal epochs)
+            ep = int(ep or st["epochs"])
             torch.manual_seed(seed)
             t0 = time.perf_counter()
-            pair = build_pair(teacher, split.student, split.assistant)
-            train_residual(pair, teacher, loaders.train, loaders.test, fit_config(args.epochs, seed), VARIANTS[v],
-                           shape)
-            s_alone = evaluate(StudentView(pair).eval(), loaders.test)["top1"]
-            add(f"residual {v}/s{seed}", f"residual {v}", seed, pair.eval(), s_alone, time.perf_counter() - t0)
+            m = create_model(st["student"], nc, c)
+            task = m if method == "student" else make_distiller(method, m, teacher, shape,
+                                                                **baseline_options(method, loaders, ep))
+            fit(task, loaders.train, loaders.test, fit_config(ep, seed), desc=f"{spec}/s{seed}")
+            add(row_for(f"{spec}/s{seed}", spec, seed, m.eval(), loaders, shape, time.perf_counter() - t0))
+        for v in names:
+            design, ratio, n_assist, cfg = VARIANTS[v]
+            split = split_architecture(st["student"], nc, c, shape, features=teacher.num_features, ratio=ratio,
+                                       design=design, assistants=n_assist)
+            torch.manual_seed(seed)
+            t0 = time.perf_counter()
+            pair = split.build(teacher)
+            phases: dict[str, dict] = {}
+
+            def after(phase, p):
+                phases[phase] = {"top1": evaluate(p, loaders.test)["top1"],
+                                 "s_alone_top1": evaluate(StudentView(p), loaders.test)["top1"]}
+                print(f"  after {phase}: S + A {phases[phase]['top1']:.2f}, S alone {phases[phase]['s_alone_top1']:.2f}",
+                      flush=True)
+
+            train_residual(pair, teacher, loaders.train, loaders.test, fit_config(st["epochs"], seed), cfg, shape,
+                           after_phase=after)
+            row = row_for(f"{v}/s{seed}", v, seed, pair.eval(), loaders, shape, time.perf_counter() - t0)
+            last = phases[list(phases)[-1]]
+            row.update(s_alone_top1=last["s_alone_top1"], phases=phases, split=split.summary())
+            add(row)
 
 
-def saved_rows(out: Path, names: list[str], settings: dict) -> tuple[list[dict], list[str]]:
-    """Rows of the saved results for variants not in ``names`` (and the reference rows), and the saved commands."""
-    import json
+def describe(name: str) -> dict:
+    design, ratio, n_assist, cfg = VARIANTS[name]
+    return {"design": design, "ratio": ratio, "assistants": n_assist, **cfg.__dict__}
 
+
+def row_for(name, method, seed, model, loaders, shape, secs) -> dict:
+    return {"name": name, "method": method, "seed": seed, "top1": evaluate(model, loaders.test)["top1"],
+            "params": count_params(model), "macs": count_macs(model, shape), "train_seconds": round(secs, 1)}
+
+
+def saved_rows(out: Path, names: list[str], seeds: list[int], settings: dict) -> tuple[list[dict], list[str]]:
+    """Rows of the saved results not being rerun now, and the saved commands."""
     path = out / "distill_ablation.json"
     if not path.exists():
         return [], []
     saved = json.loads(path.read_text())
-    same = {k: saved["meta"]["settings"].get(k) for k in ("train_size", "epochs", "ratio", "seeds")}
-    if same != {k: settings[k] for k in same}:
+    same = {k: saved["meta"]["settings"].get(k) for k in SETTINGS}
+    if same != SETTINGS:
         sys.exit(f"distill_ablation: the saved results used {same}; --append needs the same settings")
     settings["variants"] = {**saved["meta"]["settings"].get("variants", {}), **settings["variants"]}
-    keep = [r for r in saved["rows"] if r["method"].removeprefix("residual ") not in names]
-    return keep, saved["meta"]["settings"].get("commands", [saved["meta"].get("command", "")])
+    keep = [r for r in saved["rows"] if not (r["method"] in names and r["seed"] in seeds)]
+    return keep, saved["meta"]["settings"].get("commands", [])
 
 
 def write(rows, t_acc, settings, out, t_start) -> None:
@@ -144,26 +189,43 @@ def write(rows, t_acc, settings, out, t_start) -> None:
     for r in rows:
         if r["seed"] in plain and t_acc > plain[r["seed"]]:
             r["gap_closed_pct"] = round(100 * (r["top1"] - plain[r["seed"]]) / (t_acc - plain[r["seed"]]), 2)
-            if r["s_alone_top1"] is not None:
-                r["assistant_adds"] = round(r["top1"] - r["s_alone_top1"], 2)
+        if r.get("s_alone_top1") is not None:
+            r["assistant_adds"] = round(r["top1"] - r["s_alone_top1"], 2)
+    order = list(BASELINES) + [m for m in dict.fromkeys(r["method"] for r in rows) if m not in BASELINES]
     lines = ["Mean over seeds; gap closed = (top1 - plain student) / (teacher - plain student), same seed;",
-             "'S alone' is the student half of the pair with the teacher's classifier, 'assistant adds' = S+A - S.", "",
-             "| method | n | top1 | S alone | assistant adds | gap closed % |", "|---|---|---|---|---|---|"]
-    for meth in dict.fromkeys(r["method"] for r in rows):
+             "'S alone' is the pair with every assistant removed (same classifier), 'A adds' = S + A - S alone;",
+             "'after M.1' are the same two numbers before any fine-tuning phase.", "",
+             "| variant | n | top1 | std | S alone | A adds | gap closed % | after M.1: S + A / S alone |",
+             "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for meth in order:
         rs = [r for r in rows if r["method"] == meth]
+        if not rs:
+            continue
         mean = lambda k: (statistics.mean(r[k] for r in rs) if all(r.get(k) is not None for r in rs)  # noqa: E731
                           else None)
-        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-        lines.append(f"| {meth} | {len(rs)} | {fmt(mean('top1'))} | {fmt(mean('s_alone_top1'))} | "
-                     f"{fmt(mean('assistant_adds'))} | {fmt(mean('gap_closed_pct'))} |")
+        std = statistics.stdev(r["top1"] for r in rs) if len(rs) > 1 else None
+        m1 = "-"
+        if all(r.get("phases") for r in rs):
+            first = [r["phases"].get(_m1_end(r["phases"])) for r in rs]
+            m1 = (f"{statistics.mean(p['top1'] for p in first):.2f} / "
+                  f"{statistics.mean(p['s_alone_top1'] for p in first):.2f}")
+        lines.append(f"| {meth} | {len(rs)} | {fmt(mean('top1'))} | {fmt(std)} | {fmt(mean('s_alone_top1'))} | "
+                     f"{fmt(mean('assistant_adds'))} | {fmt(mean('gap_closed_pct'))} | {m1} |")
     elapsed = (time.perf_counter() - t_start) / 60
-    lines += ["", f"Teacher top-1 {t_acc:.2f}. Elapsed: {elapsed:.1f} min."]
+    lines += ["", f"Teacher top-1 {t_acc:.2f}. Elapsed (this invocation): {elapsed:.1f} min."]
     cols = ["name", "method", "seed", "top1", "s_alone_top1", "assistant_adds", "gap_closed_pct", "params", "macs",
             "train_seconds"]
     write_results("distill_ablation", [{"size_bytes": None, "latency_ms_b1": None, "latency_ms_b64": None, **r}
                                        for r in rows],
                   bench_meta(settings, teacher_top1=t_acc, elapsed_min=elapsed), out, columns=cols,
                   notes="\n".join(lines))
+
+
+def _m1_end(phases: dict) -> str:
+    """The last phase before any fine-tuning (tune/head)."""
+    names = [n for n in phases if n not in ("tune", "head")]
+    return names[-1] if names else list(phases)[-1]
 
 
 if __name__ == "__main__":

@@ -342,7 +342,7 @@ def check_options(fn: Any, options: dict[str, Any], what: str, skip: Sequence[st
     >>> check_options(KD, {"tempertaure": 2}, "distiller 'kd'")
     Traceback (most recent call last):
     ...
-    torchshrink.errors.ConfigError: distiller 'kd' has no option 'tempertaure' (did you mean 'temperature'?); its options: temperature, kd_weight, ce_weight
+    torchshrink.errors.ConfigError: distiller 'kd' has no option 'tempertaure' (did you mean 'temperature'?); its options: temperature, kd_weight, ce_weight, standardized
     """
     import inspect
     import math
@@ -424,8 +424,6 @@ def explain_batch(model: nn.Module, x: Any, y: Any, e: Exception) -> Torchshrink
         return ConfigError(f"the model reads {c}-channel images but the data's images have {x.shape[1]} channels; use "
                            f"the data set the model was built for (or build it with in_channels={x.shape[1]})")
     if isinstance(y, torch.Tensor) and y.numel() and "out of bounds" in str(e):
-        from .distill.base import num_classes
-
         k = num_classes(getattr(model, "student", model))
         predicts = f"predicts {k} classes" if k else "predicts fewer classes"
         return ConfigError(f"the data has labels up to {int(y.max())} but the model {predicts}; build it with "
@@ -480,3 +478,12 @@ def check_example(model: nn.Module, example: Any) -> None:
                           f"{first}); pass a batch of the data it was built for") from None
     finally:
         model.train(was)
+
+
+def num_classes(model: nn.Module) -> int | None:
+    """How many classes ``model`` predicts, read without running it (build record or classifier); None if unknown."""
+    arch = getattr(model, "torchshrink_arch", None) or {}
+    if isinstance(arch.get("num_classes"), int):
+        return arch["num_classes"]
+    head = getattr(model, getattr(model, "classifier_name", None) or "fc", None)
+    return head.out_features if isinstance(head, nn.Linear) else None

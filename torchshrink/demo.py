@@ -1,14 +1,14 @@
 """The demo: the built-in recipe ``torchshrink/recipes/demo.yaml`` on Fashion-MNIST, ending with its report.
 
-A ResNet-20 teacher; a ResNet-8 (width 0.5) budget trained three ways (plain, Hinton KD, and residual
-KD with S + A split from the same budget); the residual-KD model pruned and fine-tuned with KD, then
+A ResNet-20 teacher; a ResNet-8 (width 0.25) budget trained four ways (plain, Hinton KD, DIST, and residual
+KD with S + A split inside the same budget); the residual-KD model pruned and fine-tuned with KD, then
 int8. Every stage is measured side by side and the run folder gets ``report.md`` and ``report.html``.
 It is an ordinary recipe run (:func:`torchshrink.pipeline.run_recipe`): it saves after every step and
 resumes from the last finished one when run again.
 
 >>> r = demo_recipe(DemoConfig(train_size=2000, epochs=1))
 >>> r["data"]["train_size"], [(n, s["epochs"]) for step in r["steps"] for n, s in step.items() if "epochs" in s]
-(2000, [('train', 1), ('train', 1), ('distill', 1), ('distill', 1), ('finetune', 2)])
+(2000, [('train', 1), ('train', 1), ('distill', 1), ('distill', 1), ('distill', 1), ('finetune', 2)])
 """
 from __future__ import annotations
 

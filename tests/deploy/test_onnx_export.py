@@ -126,9 +126,11 @@ def test_int8_models_equal_pytorch_in_onnxruntime(kind):
         ref = q(x)
     diff = float((om(x) - ref).abs().max())
     # the same int8 scales in both; ONNX Runtime may round a requantization one step differently, which moves an
-    # output by a step or two of its own int8 scale (the smallest gap between the dequantized outputs)
+    # output by a step or two of its own int8 scale (the smallest gap between the dequantized outputs); the residual
+    # pair adds two requantized branches (S's and A's logits) and requantizes the sum, so up to twice that
     step = float(torch.unique(ref).diff().min())
-    assert diff <= max(0.05 * _scale(ref), 2.01 * step), f"{kind}: max abs difference {diff:.4g}, output step {step:.4g}"
+    steps = 4.01 if "pair" in kind else 2.01
+    assert diff <= max(0.05 * _scale(ref), steps * step), f"{kind}: max abs difference {diff:.4g}, output step {step:.4g}"
     assert float((om(x) - ref).abs().mean()) <= step + 0.01 * _scale(ref)
 
 

@@ -6,7 +6,8 @@ from torchshrink.measure import count_macs, count_params
 from torchshrink.models import create_model, list_models
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110", "residual_pair")])
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("wrn_28_10", "vgg19", "vgg16", "resnet110", "residual_pair",
+                                                                      "residual_branch")])
 def test_every_registered_model_runs_and_exposes_features(name):
     m = create_model(name, num_classes=7, in_channels=1).eval()
     x = torch.randn(2, 1, 28, 28)

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checks import check_teacher_student
+from ..checks import check_teacher_student, num_classes
 from ..errors import ConfigError
 from .taps import FeatureTaps, check_match, connector, feature_shapes, resolve_module
 
@@ -40,15 +40,6 @@ def default_stage_paths(model: nn.Module) -> list[str]:
         raise ConfigError(f"{type(model).__name__} does not declare stage_names; pass the module paths to tap "
                           "explicitly (e.g. student_layers=['layer3'], teacher_layers=['layer3'])")
     return list(names)
-
-
-def num_classes(model: nn.Module) -> int | None:
-    """How many classes ``model`` predicts, read without running it (build record or classifier); None if unknown."""
-    arch = getattr(model, "torchshrink_arch", None) or {}
-    if isinstance(arch.get("num_classes"), int):
-        return arch["num_classes"]
-    head = getattr(model, getattr(model, "classifier_name", None) or "fc", None)
-    return head.out_features if isinstance(head, nn.Linear) else None
 
 
 def check_same_classes(n_student: int | None, n_teacher: int | None) -> None:

@@ -41,7 +41,7 @@ def check_options(method: str, options: dict[str, Any]) -> None:
     >>> check_options("kd", {"temprature": 2})
     Traceback (most recent call last):
     ...
-    torchshrink.errors.ConfigError: distillation method 'kd' has no option 'temprature' (did you mean 'temperature'?); its options: temperature, kd_weight, ce_weight
+    torchshrink.errors.ConfigError: distillation method 'kd' has no option 'temprature' (did you mean 'temperature'?); its options: temperature, kd_weight, ce_weight, standardized
     """
     check_distiller_options(DISTILLERS.get(method), options, f"distillation method {method!r}")
 

@@ -146,63 +146,92 @@ def fit(task: nn.Module, train_loader: Any, val_loader: Any | None = None, cfg: 
     task.to(device)
     torch.manual_seed(cfg.seed)
     train_loader = shard_loader(train_loader, seed=cfg.seed)
-    is_main = is_main and procs.is_main()
-    steps_per_epoch = len(train_loader)
-    if steps_per_epoch == 0:
+    if len(train_loader) == 0:
         from ..errors import DataError
 
         raise DataError("the training set is empty (0 batches); check the data set and its size settings")
     opt = build_optimizer(task.parameters(), cfg.optim)
-    sched = build_scheduler(opt, cfg.optim, steps_per_epoch, cfg.epochs)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
     out = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out / CHECKPOINT if out is not None else None
-    if out is not None and is_main:  # one process writes this folder at a time (released when fit returns)
+    run = _Run(task, train_loader, val_loader, cfg, opt, build_scheduler(opt, cfg.optim, len(train_loader), cfg.epochs),
+               device, out, list(callbacks), desc, is_main and procs.is_main(), progress, quiet)
+    if out is not None and run.is_main:  # one process writes this folder at a time (released when fit returns)
         make_folder(out)
         lock_run_dir(out)
-    state = procs.on_main(lambda: read_checkpoint(ckpt_path) if ckpt_path is not None and resume and ckpt_path.exists()
+    ckpt = run.ckpt_path
+    state = procs.on_main(lambda: read_checkpoint(ckpt) if ckpt is not None and resume and ckpt.exists()
                          else None)  # read once on rank 0, given to every rank
     if state is not None:
+        run.resume(state)
+    _call(run.callbacks, "on_train_start", task, opt)
+    run.engine = Engine(task, cfg.engine, device)
+    try:
+        with pointwise_as_matmul(task):  # narrow 1x1 convs off oneDNN's faulty weight-gradient kernel
+            for epoch in range(run.start_epoch, cfg.epochs):
+                run.end_epoch(epoch, run.train_epoch(epoch))
+    finally:
+        run.engine.close()
+    times = [r["epoch_time_s"] for r in run.history]
+    return FitResult(run.history, run.history[-1] if run.history else {}, sum(times) / max(1, len(times)),
+                     run.start_epoch)
+
+
+@dataclass
+class _Run:
+    """One ``fit`` call: what trains, with what, where it is saved and how it reports; ``step`` counts every step."""
+
+    task: nn.Module
+    train_loader: Any
+    val_loader: Any | None
+    cfg: FitConfig
+    opt: torch.optim.Optimizer
+    sched: Any
+    device: Any
+    out: Path | None
+    callbacks: list[Any]
+    desc: str
+    is_main: bool
+    progress: bool
+    quiet: bool
+    engine: Any = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+    step: int = 0
+
+    @property
+    def ckpt_path(self) -> Path | None:
+        return self.out / CHECKPOINT if self.out is not None else None
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint: weights, optimizer, schedule (rescaled to a new peak lr), RNG, history."""
         try:
-            task.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
+            self.task.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as e:
-            raise CheckpointError(f"checkpoint {str(ckpt_path)!r} belongs to another model or run "
+            raise CheckpointError(f"checkpoint {str(self.ckpt_path)!r} belongs to another model or run "
                                   f"({str(e).splitlines()[0][:150]}); use a new output folder or delete the file") from None
         saved_lr = (state.get("config") or {}).get("optim", {}).get("lr")
-        _rescale_lr(opt, sched, saved_lr if isinstance(saved_lr, (int, float)) else None, cfg.optim.lr)
+        _rescale_lr(self.opt, self.sched, saved_lr if isinstance(saved_lr, (int, float)) else None, self.cfg.optim.lr)
         try:
             torch.set_rng_state(state["rng"])
         except (RuntimeError, TypeError, ValueError) as e:
-            raise CheckpointError(f"checkpoint {str(ckpt_path)!r} has a damaged random-number state "
+            raise CheckpointError(f"checkpoint {str(self.ckpt_path)!r} has a damaged random-number state "
                                   f"({str(e).splitlines()[0][:100]}); delete it to train from the start") from None
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
-    _call(callbacks, "on_train_start", task, opt)
-    step = start_epoch * steps_per_epoch
-    engine = Engine(task, cfg.engine, device)
-    try:
-        with pointwise_as_matmul(task):  # narrow 1x1 convs off oneDNN's faulty weight-gradient kernel
-            _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
-                  out, ckpt_path, callbacks, progress, desc, is_main, quiet, engine)
-    finally:
-        engine.close()
-    times = [r["epoch_time_s"] for r in history]
-    return FitResult(history, history[-1] if history else {}, sum(times) / max(1, len(times)), start_epoch)
+        self.history = list(state["history"])
+        self.start_epoch = int(state["epoch"])
+        self.step = self.start_epoch * len(self.train_loader)
 
-
-def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch, step, steps_per_epoch, device,
-          out, ckpt_path, callbacks, progress, desc, is_main, quiet, engine) -> None:
-    for epoch in range(start_epoch, cfg.epochs):
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """One pass over the training data; the epoch's record (losses, train top-1, lr, time)."""
+        task, engine, cfg = self.task, self.engine, self.cfg
         task.train()
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
+        if hasattr(self.train_loader, "set_epoch"):
+            self.train_loader.set_epoch(epoch)
         t0 = engine.epoch_start()
         sums: dict[str, float] = {}
         correct = seen = 0
-        bar = _progress(train_loader, steps_per_epoch, f"{desc} {epoch + 1}/{cfg.epochs}", progress and is_main)
+        show = self.progress and self.is_main
+        bar = _progress(self.train_loader, len(self.train_loader), f"{self.desc} {epoch + 1}/{cfg.epochs}", show)
         for x, y in bar:
             x, y = engine.inputs(x, y)
             try:
@@ -214,12 +243,13 @@ def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch,
 
                 raise (explain_batch(getattr(task, "model", task), x, y, e) or e) from None
             if engine.nonfinite(loss):  # collective: every rank stops together
-                raise _diverged(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}", history, out, cfg)
-            opt.zero_grad(set_to_none=True)
-            engine.step(loss, opt, task.parameters(), cfg.clip_grad)
-            sched.step()
-            step += 1
-            _call(callbacks, "on_step_end", task, step)
+                raise _diverged(f"the loss became {loss.item()} at epoch {epoch + 1}, step {self.step + 1}",
+                                self.history, self.out, cfg)
+            self.opt.zero_grad(set_to_none=True)
+            engine.step(loss, self.opt, task.parameters(), cfg.clip_grad)
+            self.sched.step()
+            self.step += 1
+            _call(self.callbacks, "on_step_end", task, self.step)
             n = y.numel()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v.item() * n
@@ -227,27 +257,36 @@ def _loop(task, train_loader, val_loader, cfg, opt, sched, history, start_epoch,
             if logits is not None:
                 correct += (logits.argmax(1) == y).sum().item()
             seen += n
-            if progress and is_main and hasattr(bar, "set_postfix"):
+            if show and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{sums['loss'] / seen:.3f}", refresh=False)
         sums, correct, seen = engine.reduce_epoch(sums, correct, seen)  # over all ranks
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], **engine.epoch_end(t0, seen),
-                                  "train_top1": 100.0 * correct / max(1, seen)}
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": self.opt.param_groups[0]["lr"],
+                                  **engine.epoch_end(t0, seen), "train_top1": 100.0 * correct / max(1, seen)}
         record.update({f"train_{k}": v / max(1, seen) for k, v in sums.items()})
+        return record
+
+    def end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+        """Validate when due, tell the callbacks, print, refuse diverged weights, checkpoint and log (rank 0)."""
+        cfg, task = self.cfg, self.task
         last_epoch = epoch + 1 == cfg.epochs
-        if val_loader is not None and ((cfg.eval_every and (epoch + 1) % cfg.eval_every == 0) or last_epoch):
-            record.update({f"val_{k}": v for k, v in evaluate(task, val_loader, device).items() if k != "n"})
-        _call(callbacks, "on_epoch_end", task, epoch + 1, record)
-        history.append(record)
-        if is_main:
-            _report(record, desc, cfg.epochs, not quiet)
-        if ckpt_path is not None and not all(torch.isfinite(t).all() for t in task.state_dict().values()
-                                             if t.is_floating_point()):  # never save weights that already diverged
-            raise _diverged(f"the weights became NaN or infinite in epoch {epoch + 1}", history[:-1], out, cfg)
-        if ckpt_path is not None and is_main:
+        if self.val_loader is not None and ((cfg.eval_every and (epoch + 1) % cfg.eval_every == 0) or last_epoch):
+            record.update({f"val_{k}": v for k, v in evaluate(task, self.val_loader, self.device).items() if k != "n"})
+        _call(self.callbacks, "on_epoch_end", task, epoch + 1, record)
+        self.history.append(record)
+        if self.is_main:
+            _report(record, self.desc, cfg.epochs, not self.quiet)
+        ckpt = self.ckpt_path
+        if ckpt is None:
+            return
+        if not all(torch.isfinite(t).all() for t in task.state_dict().values() if t.is_floating_point()):
+            raise _diverged(f"the weights became NaN or infinite in epoch {epoch + 1}", self.history[:-1], self.out,
+                            cfg)  # never save weights that already diverged
+        if self.is_main:
             save_checkpoint({"format": "torchshrink-checkpoint", "version": 1, "epoch": epoch + 1,
-                             "model": task.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                             "rng": torch.get_rng_state(), "history": history, "config": asdict(cfg)}, ckpt_path)
-            write_text(out / LOG, "".join(json.dumps(r) + "\n" for r in history))
+                             "model": task.state_dict(), "optimizer": self.opt.state_dict(),
+                             "scheduler": self.sched.state_dict(), "rng": torch.get_rng_state(),
+                             "history": self.history, "config": asdict(cfg)}, ckpt)
+            write_text(self.out / LOG, "".join(json.dumps(r) + "\n" for r in self.history))
 
 
 def _diverged(what: str, history: list[dict[str, Any]], out: Path | None, cfg: FitConfig) -> DivergenceError:

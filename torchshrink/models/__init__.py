@@ -5,7 +5,7 @@
 >>> list_models("wrn*")[:2]
 ['wrn_16_1', 'wrn_16_2']
 """
-from . import mobilenetv2, residual_pair, resnet_cifar, shufflenetv2, vgg, wrn  # noqa: F401  (register the families)
+from . import mobilenetv2, residual_branch, residual_pair, resnet_cifar, shufflenetv2, vgg, wrn  # noqa: F401  (register the families)
 from .registry import MODELS, create_model, list_models, register_model
 
 __all__ = ["MODELS", "create_model", "list_models", "register_model"]

@@ -48,7 +48,11 @@ def record_transform(model: nn.Module, name: str, **config: Any) -> None:
 
 
 def save_model(model: nn.Module, path: str | Path, arch: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
-    """Atomically write ``model`` (built by ``create_model``, or with ``arch`` given) to ``path``."""
+    """Atomically write ``model`` (built by ``create_model``, or with ``arch`` given) to ``path``.
+
+    ``meta`` is stored with the model, on top of the model's own record ``model.torchshrink_meta`` (what a method
+    wrote about how the model was made); :func:`load_model` gives both back as ``torchshrink_meta``.
+    """
     from ..checks import check_module, check_output_file
 
     check_module(model, "save_model's model")
@@ -59,7 +63,8 @@ def save_model(model: nn.Module, path: str | Path, arch: dict[str, Any] | None =
                               "to save_model or save its state_dict yourself")
     save_checkpoint({"format": FORMAT, "version": 1, "arch": dict(arch),
                      "transforms": list(getattr(model, "torchshrink_transforms", [])),
-                     "state_dict": model.state_dict(), "meta": dict(meta or {})}, path)
+                     "state_dict": model.state_dict(),
+                     "meta": {**dict(getattr(model, "torchshrink_meta", None) or {}), **dict(meta or {})}}, path)
 
 
 def foreign_format(path: Path, head: bytes) -> str | None:
@@ -107,26 +112,46 @@ def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
     path = check_readable(path, "model file")
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:4] == b"TSPK":
-        from ..quant.packing import load_packed
-
-        return load_packed(path)
-    if head[:4] == b"TSDC":
-        from ..quant.tsdc import load_compressed
-
-        return load_compressed(path)
+    reader = _registered(READERS, head[:4])
+    if reader is not None:
+        return reader(path)
     foreign = foreign_format(path, head)
     if foreign:
         raise CheckpointError(foreign)
     obj = load_checkpoint(path, map_location)
     fmt = obj.get("format") if isinstance(obj, dict) else None
-    if fmt == SPARSE_FORMAT:
-        from ..prune.sparse_io import unpack_state
-
-        return model_from_payload(obj, path, lambda packed: unpack_state(packed, str(path)))
+    decode = _registered(PAYLOAD_DECODERS, fmt) if isinstance(fmt, str) and fmt != FORMAT else None
+    if decode is not None:
+        return model_from_payload(obj, path, lambda packed: decode(packed, str(path)))
     if fmt != FORMAT:
         raise CheckpointError(_what_dict(obj, path))
     return model_from_payload(obj, path)
+
+
+READERS: dict[bytes, Callable[[Path], nn.Module]] = {}  # a container file's 4 magic bytes -> its reader
+PAYLOAD_DECODERS: dict[str, Callable[[Any, str], dict[str, Any]]] = {}  # a payload format -> its state decoder
+
+
+def register_reader(magic: bytes, reader: Callable[[Path], nn.Module]) -> None:
+    """Make :func:`load_model` read files that start with ``magic`` (4 bytes) with ``reader(path) -> model``.
+
+    The file formats live with the methods that write them (``quant/packing.py``, ``quant/tsdc.py``) and register
+    here, so this module depends on none of them.
+    """
+    READERS[bytes(magic[:4])] = reader
+
+
+def register_payload(fmt: str, decode: Callable[[Any, str], dict[str, Any]]) -> None:
+    """Make :func:`load_model` read model files whose ``format`` is ``fmt``, their weights decoded by
+    ``decode(packed_state, source) -> state_dict`` (e.g. the sparse model files of ``prune/sparse_io.py``)."""
+    PAYLOAD_DECODERS[fmt] = decode
+
+
+def _registered(table: dict, key: Any) -> Any:
+    """``table[key]``, importing the method packages first when it is not there yet (they register the formats)."""
+    if key not in table:
+        _import_methods()
+    return table.get(key)
 
 
 def model_from_payload(obj: dict[str, Any], path: str | Path, decode: Callable[[Any], dict[str, Any]] | None = None
@@ -140,6 +165,7 @@ def model_from_payload(obj: dict[str, Any], path: str | Path, decode: Callable[[
     if decode is not None:
         state = decode(state)
     load_weights(model, state, str(path))
+    model.torchshrink_meta = dict(obj["meta"]) if isinstance(obj.get("meta"), dict) else {}
     return model
 
 

@@ -26,10 +26,13 @@ from ..errors import TorchshrinkError
 from .registry import create_model, register_model
 
 
-def _connector(cin: int, cout: int) -> nn.Module:
-    if cin == cout:
+def _connector(cin: int, cout: int, zero: bool = False) -> nn.Module:
+    if cin == cout and not zero:
         return nn.Identity()
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+    conv = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+    if zero:  # the assistant starts by adding nothing: stage 2 starts from S's solution
+        nn.init.zeros_(conv[1].weight)
+    return conv
 
 
 class ResidualPair(HeadMixin, nn.Module):
@@ -44,10 +47,12 @@ class ResidualPair(HeadMixin, nn.Module):
         self.student = student
         self.assistant = assistant
         self.student_connector = _connector(student.num_features, features)
-        self.assistant_connector = _connector(assistant.num_features, features)
+        self.assistant_connector = _connector(assistant.num_features, features, zero=True)
         self.fc = nn.Linear(features, num_classes)
         self.num_features = features
         self.stage_names = [f"student.{n}" for n in student.stage_names]
+        self.groups = 2  # S and one assistant (the interface the residual phases use, shared with BranchPair)
+        self.connector_paths = ["student_connector", "assistant_connector"]
 
     def student_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.student_connector(self.student.forward_features(x))
@@ -57,6 +62,32 @@ class ResidualPair(HeadMixin, nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.student_features(x) + self.assistant_features(x)
+
+    def group_features(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
+        """``[c_S(f^S)]`` or ``[c_S(f^S), c_A(f^A)]`` (``upto`` 0 or 1/None), each (B, features, H, W)."""
+        out = [self.student_features(x)]
+        if upto is None or upto >= 1:
+            out.append(self.assistant_features(x))
+        return out
+
+    def group_parts(self, g: int, stage: int | None = None) -> list[nn.Module]:
+        """The modules of S (g=0) or A (g=1): all of them, or those of block ``stage`` (the stem with block 0,
+        the connector with the last block)."""
+        net = self.student if g == 0 else self.assistant
+        conn = self.student_connector if g == 0 else self.assistant_connector
+        if stage is None:
+            return [net, conn]
+        names = net.stage_names
+        parts: list[nn.Module] = [getattr(net, names[stage])]
+        if stage == 0:
+            parts += [m for n, m in net.named_children() if n not in names]
+        if stage == len(names) - 1:
+            parts.append(conn)
+        return parts
+
+    def stage_tap_paths(self, k: int) -> list[str]:
+        """Module paths of block k's output in S and in A."""
+        return [f"student.{self.student.stage_names[k]}", f"assistant.{self.assistant.stage_names[k]}"]
 
 
 @register_model("residual_pair")

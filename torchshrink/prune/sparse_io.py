@@ -27,7 +27,7 @@ import torch.nn as nn
 
 from ..errors import CheckpointError
 from ..io import SEAL_LEN, load_checkpoint, save_checkpoint
-from ..models.files import FORMAT as DENSE_FORMAT, SPARSE_FORMAT as FORMAT, model_from_payload
+from ..models.files import FORMAT as DENSE_FORMAT, SPARSE_FORMAT as FORMAT, model_from_payload, register_payload
 MIN_ZERO_FRACTION = 0.5
 
 
@@ -176,3 +176,6 @@ def load_sparse(path: str | Path) -> nn.Module:
         raise CheckpointError(f"{str(path)!r} is not a torchshrink sparse model file; load it with "
                               "torchshrink.models.load_model if it was written by save_model")
     return model_from_payload(obj, path, lambda packed: unpack_state(packed, str(path)))
+
+
+register_payload(FORMAT, unpack_state)

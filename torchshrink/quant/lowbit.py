@@ -26,7 +26,8 @@ import torch.nn.utils.parametrize as P
 from ..checks import check_config, check_model_input
 from ..compress import Context, Report, register_method
 from ..recover import Recovery
-from .packing import packed_report, register_kind
+from .packing import register_kind
+from .stored import packed_report
 
 from ..errors import ConfigError
 

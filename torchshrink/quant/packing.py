@@ -23,7 +23,7 @@ import torch.nn.utils.parametrize as P
 
 from ..container import check_entry, damage_guard, read_container, write_container
 from ..errors import CheckpointError, ConfigError
-from ..models.files import build_architecture, load_weights, valid_header
+from ..models.files import build_architecture, load_weights, register_reader, valid_header
 
 MAGIC, VERSION = b"TSPK", 2
 DECODERS: dict[str, Any] = {}  # parametrization kind -> decode(codes, scales, bits, shape), filled by lowbit/binary
@@ -167,21 +167,4 @@ def load_packed(path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def packed_report(name: str, model: nn.Module, ctx: Any, recovery: Any) -> Any:
-    """Fine-tune ``model`` (k-bit or binary weights, straight-through) as ``recovery`` says, write it as
-    ``model.tspk`` in the method's folder and hand back the model loaded from that file, so what is measured is
-    what was stored (a temporary file without a folder)."""
-    import tempfile
-
-    from ..compress import Report
-
-    result = ctx.recover(model, recovery, desc=name)
-    history = result.history if result else []
-    with tempfile.TemporaryDirectory() as tmp:
-        path = ctx.folder("model.tspk") if ctx.out is not None else Path(tmp) / "model.tspk"
-        size = save_packed(model, path)
-        loaded = load_packed(path)
-    report = Report(name, model=loaded, size_bytes=size, history=list(history or []))
-    if ctx.out is not None:
-        report.files["packed"] = str(path)
-    return report
+register_reader(b"TSPK", load_packed)

@@ -22,7 +22,8 @@ from ..compress import Context, Report, register_method
 from ..config import check_ranges
 from ..recover import Recovery
 from .lowbit import parametrize_weights_
-from .packing import packed_report, register_kind
+from .packing import register_kind
+from .stored import packed_report
 
 
 @dataclass

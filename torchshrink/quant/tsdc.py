@@ -19,7 +19,7 @@ import torch.nn.utils.parametrize as P
 
 from ..container import check_entry, damage_guard, read_container, write_container
 from ..errors import CheckpointError, ConfigError
-from ..models.files import build_architecture, load_weights, valid_header
+from ..models.files import build_architecture, load_weights, register_reader, valid_header
 from .huffman import huffman_decode, huffman_encode
 from .packing import _is_int, _is_shape, append_dense, read_dense
 
@@ -117,3 +117,6 @@ def load_compressed(path: str | Path) -> nn.Module:
         sd.update(read_dense(header["dense"], blob, source, WRITER))
     load_weights(model, sd, source)
     return model.eval()
+
+
+register_reader(b"TSDC", load_compressed)
