@@ -223,7 +223,8 @@ def write_reports(s: Any, rows: list[dict[str, Any]], chosen: dict[str, Any] | N
                                                                                        "file size")):
         p = tradeoff(pts, key, xlabel, s.out / f"pareto_{name}.png", f"validation top-1 against {name}")
         figs[name] = p.name if p is not None else None
-    write_json(s.out / "report.json", {"budget": s.cfg.limits(), "max_drop": s.cfg.max_drop, "limits": limits, "original": s.reference, "chosen": chosen, "message": msg,
+    write_json(s.out / "report.json", {"budget": s.cfg.limits(), "max_drop": s.cfg.max_drop, "limits": limits,
+                                       "original": s.reference, "chosen": chosen, "message": msg,
                                        "closest": [{k: v for k, v in d.items() if k != "row"} for d in near],
                                        "fronts": front, "search_s": s.elapsed(), "machine": machine_info(),
                                        "candidates": rows})
@@ -233,7 +234,8 @@ def write_reports(s: Any, rows: list[dict[str, Any]], chosen: dict[str, Any] | N
              f"{(s.reference['macs'] or 0) / 1e6:.2f} M MACs. Limits: "
              + ", ".join(f"{k} {fmt(k, v)}" for k, v in limits.items()) + f", top-1 drop <= {s.cfg.max_drop} points "
              f"(validation split of {len(s.loaders.val.dataset)} training images). Search: {s.elapsed() / 60:.1f} min.",
-             "", "| candidate | family | status | val top-1 | drop | latency b1 | b64 | size | MACs | epochs | within |",
+             "", "| candidate | family | status | val top-1 | drop | latency b1 | b64 | size | MACs | epochs "
+             "| within |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["val_top1"] is None, -(r["val_top1"] or 0))):
         c = r["costs"] or {}

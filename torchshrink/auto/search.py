@@ -274,7 +274,8 @@ class Search:
         for c in self.constraints:
             v = costs.get(c.key)
             parts.append(f"{c.key} {'-' if v is None else f'{v / c.original:.2f}x' if c.original else f'{v:g}'}")
-        return ", ".join(parts) + f" (limits {', '.join(f'{c.key} {c.limit / c.original:.2f}x' for c in self.constraints if c.original)})"
+        limits = ", ".join(f"{c.key} {c.limit / c.original:.2f}x" for c in self.constraints if c.original)
+        return ", ".join(parts) + f" (limits {limits})"
 
     # ---- training rounds --------------------------------------------------------------------------------------
     def schedule(self, trunk: Trunk) -> list[int]:
@@ -435,7 +436,8 @@ class Search:
         fitting = [t for t in probed if self.state[t.key]["probe"] is None
                    or any(self.fits(v) for v in self.state[t.key]["probe"].values())]
         if not any(self.state[t.key]["probe"] is not None for t in fitting):  # nothing fits: train the closest
-            closest = sorted((self.excess(v), t.key) for t in probed for v in (self.state[t.key]["probe"] or {}).values())
+            closest = sorted((self.excess(v), t.key) for t in probed
+                             for v in (self.state[t.key]["probe"] or {}).values())
             keys = list(dict.fromkeys(k for _, k in closest))[:self.cfg.finalists]
             self.say(f"{self.clock()} no candidate fits the cost limits; training the {len(keys)} closest to learn "
                      "their accuracy")
