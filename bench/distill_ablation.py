@@ -95,7 +95,12 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--append", action="store_true", help="keep the saved rows of variants and seeds not run now")
+    ap.add_argument("--merge", default="", help="comma-separated result folders of runs of the same variants with "
+                    "other seeds (e.g. one process per seed, --out /tmp/abl_s0 ...): write their rows together to --out")
     args = ap.parse_args()
+    if args.merge:
+        merge([Path(d) for d in args.merge.split(",") if d], args.out)
+        return
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -160,6 +165,25 @@ def main() -> None:
             add(row)
 
 
+def merge(folders: list[Path], out: str) -> None:
+    """One results file from runs that trained different seeds with the same settings (same teacher, same data)."""
+    rows, metas = [], []
+    for d in folders:
+        saved = json.loads((d / "distill_ablation.json").read_text())
+        rows += saved["rows"]
+        metas.append(saved["meta"])
+    first = metas[0]
+    if any({k: m["settings"].get(k) for k in SETTINGS} != {k: first["settings"].get(k) for k in SETTINGS}
+           or m["teacher_top1"] != first["teacher_top1"] for m in metas):
+        sys.exit("distill_ablation --merge: the folders' runs used different settings or teachers; rerun them alike")
+    settings = {**first["settings"], "variants": {k: v for m in metas for k, v in m["settings"]["variants"].items()},
+                "commands": [c for m in metas for c in m["settings"].get("commands", [])] +
+                [" ".join(["python"] + sys.argv)]}
+    write([{k: v for k, v in r.items() if k not in ("size_bytes", "latency_ms_b1", "latency_ms_b64")} for r in rows],
+          first["teacher_top1"], settings, out, time.perf_counter() - 60 * sum(m["elapsed_min"] for m in metas),
+          elapsed_label=f"Summed over the {len(metas)} merged runs (they ran in parallel processes)")
+
+
 def describe(name: str) -> dict:
     design, ratio, n_assist, cfg = VARIANTS[name]
     return {"design": design, "ratio": ratio, "assistants": n_assist, **cfg.__dict__}
@@ -184,7 +208,7 @@ def saved_rows(out: Path, names: list[str], seeds: list[int], settings: dict) ->
     return keep, saved["meta"]["settings"].get("commands", [])
 
 
-def write(rows, t_acc, settings, out, t_start) -> None:
+def write(rows, t_acc, settings, out, t_start, elapsed_label: str = "Elapsed (this invocation)") -> None:
     plain = {r["seed"]: r["top1"] for r in rows if r["method"] == "student"}
     for r in rows:
         if r["seed"] in plain and t_acc > plain[r["seed"]]:
@@ -213,7 +237,7 @@ def write(rows, t_acc, settings, out, t_start) -> None:
         lines.append(f"| {meth} | {len(rs)} | {fmt(mean('top1'))} | {fmt(std)} | {fmt(mean('s_alone_top1'))} | "
                      f"{fmt(mean('assistant_adds'))} | {fmt(mean('gap_closed_pct'))} | {m1} |")
     elapsed = (time.perf_counter() - t_start) / 60
-    lines += ["", f"Teacher top-1 {t_acc:.2f}. Elapsed (this invocation): {elapsed:.1f} min."]
+    lines += ["", f"Teacher top-1 {t_acc:.2f}. {elapsed_label}: {elapsed:.1f} min."]
     cols = ["name", "method", "seed", "top1", "s_alone_top1", "assistant_adds", "gap_closed_pct", "params", "macs",
             "train_seconds"]
     write_results("distill_ablation", [{"size_bytes": None, "latency_ms_b1": None, "latency_ms_b64": None, **r}

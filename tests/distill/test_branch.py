@@ -15,14 +15,6 @@ from torchshrink.models.residual_branch import fuse_branch, group_sizes
 SHAPE = (1, 8, 8)
 
 
-@pytest.fixture(autouse=True)
-def no_mkldnn():
-    old = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    yield
-    torch.backends.mkldnn.enabled = old
-
-
 def teacher(seed=0):
     torch.manual_seed(seed)
     return create_model("resnet8", 4, 1)

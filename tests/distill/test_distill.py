@@ -14,15 +14,6 @@ from torchshrink.models import create_model, load_model, save_model
 SHAPE = (1, 8, 8)
 
 
-@pytest.fixture(autouse=True)
-def no_mkldnn():
-    """Our hand-written loops keep off oneDNN, whose 1x1 weight-gradient kernel fails on narrow convs (see engine.pointwise)."""
-    old = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    yield
-    torch.backends.mkldnn.enabled = old
-
-
 @pytest.fixture
 def tiny():
     from torchshrink.data import DataConfig, build_loaders
