@@ -27,7 +27,7 @@ def _options(name: str) -> list[argparse.Action]:
 
 
 def test_the_compression_commands_are_the_recipe_families():
-    assert sorted(COMPRESSION) == ["distill", "factorize", "prune", "quantize", "structure", "transfer"]
+    assert sorted(COMPRESSION) == ["auto", "distill", "factorize", "prune", "quantize", "structure", "transfer"]
 
 
 @pytest.mark.parametrize("name", COMPRESSION)

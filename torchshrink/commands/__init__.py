@@ -15,4 +15,4 @@ __all__ = ["COMMANDS", "command", "load_all"]
 def load_all() -> None:
     """Import every command module so its ``@command`` registration runs."""
     from . import advise, compare, demo, distill, eval, factorize, measure, prune, quantize, run  # noqa: F401
-    from . import export, structure, train, transfer  # noqa: F401
+    from . import auto, export, structure, train, transfer  # noqa: F401

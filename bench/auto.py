@@ -1,0 +1,158 @@
+"""Benchmark: ``torchshrink auto`` against the best hand-made recipe for the same budget.
+
+The Fashion-MNIST resnet20 teacher (trained once and cached as bench/distill.py does, the same file), budgets of
+1/2, 1/4 and 1/8 of its batch-1 latency with at most 1.0 point of validation top-1 drop, each searched for at most
+``--time-limit`` (30 minutes). Each row: what the search chose (``chosen``: its recipe), its top-1 on the *test*
+split measured after the search (``top1``, ``top1_drop`` against the teacher's), ``latency_ratio_b1`` (chosen /
+teacher, timed interleaved), ``size_ratio``, ``search_s``, and beside it the best hand-made model of the existing
+benchmarks within the same latency ratio (bench/results/distill.json: the resnet20 teacher's own students).
+
+    .venv/bin/python bench/auto.py                 # full: 6000 images, 30 min per budget (quiet machine, ~2 h)
+    .venv/bin/python bench/auto.py --quick         # smoke: 1500 images, a 3-epoch teacher, 4 min per budget
+    .venv/bin/python bench/auto.py --part time     # re-time the saved choices against the teacher (quiet machine)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from distill import cached_teacher  # noqa: E402  (the same cached teacher file as bench/distill.py)
+
+from torchshrink.auto import AutoConfig, search  # noqa: E402
+from torchshrink.data import DataConfig, build_loaders  # noqa: E402
+from torchshrink.engine import evaluate  # noqa: E402
+from torchshrink.measure import measure_many  # noqa: E402
+from torchshrink.measure.results import bench_meta, write_results  # noqa: E402
+from torchshrink.models import load_model  # noqa: E402
+
+BUDGETS = (0.5, 0.25, 0.125)
+
+
+def hand_made(budget: float, path: Path = Path("bench/results/distill.json")) -> dict | None:
+    """The best top-1 of bench/distill.py's resnet20-teacher rows within ``budget`` of the teacher's batch-1 latency
+    in that run (by MACs when that file holds no latencies: ``hand_made_by`` says which); None when nothing fits."""
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text())["rows"]
+    teacher = next(r for r in rows if r["name"] == "teacher")
+    key = "latency_ms_b1" if teacher.get("latency_ms_b1") else "macs"
+    fit = [r for r in rows if r["name"] != "teacher" and r.get(key) and r[key] / teacher[key] <= budget]
+    if not fit:
+        return None
+    best = max(fit, key=lambda r: r["top1"])
+    return {"hand_made": best["name"], "hand_made_top1": best["top1"], "hand_made_by": key,
+            "hand_made_top1_drop": teacher["top1"] - best["top1"], "hand_made_ratio": best[key] / teacher[key]}
+
+
+def row_of(budget: float, r, teacher, loaders, repeats: int) -> dict:
+    """The results row of one search: test top-1 of the chosen model (or, when nothing met the budget, of the
+    best candidate for the constraint that came closest), timed interleaved with the teacher."""
+    model, label, recipe = r.model, None, None
+    if r.chosen is not None:
+        label, recipe = r.chosen["label"], r.chosen["chosen_recipe"]
+    else:
+        near = r.closest[0] if r.closest else None  # the best candidate for the constraint that came closest
+        if near is not None:
+            label, recipe = near["label"], near["row"]["chosen_recipe"]
+            model = load_model(r.out / "closest" / f"{near['constraint']}.pt")
+    example = next(iter(loaders.train))[0][:1]
+    t_top1 = evaluate(teacher, loaders.test)["top1"]
+    row = {"name": f"budget {budget:g}x", "method": "auto", "seed": 0, "budget": f"latency_b1 <= {budget:g}x, "
+           "top-1 drop <= 1.0", "chosen": recipe, "chosen_label": label, "met": r.chosen is not None,
+           "search_s": r.seconds, "teacher_top1": t_top1, "note": "" if r.chosen is not None else r.message}
+    if model is None:
+        return {**row, "top1": None, "top1_drop": None, "params": None, "macs": None, "size_bytes": None,
+                "latency_ms_b1": None, "latency_ms_b64": None, "latency_ratio_b1": None, "size_ratio": None}
+    ms = measure_many({"teacher": teacher, "chosen": model.eval()}, example, loaders.test, batch_size=64,
+                      repeats=repeats)
+    m, t = ms["chosen"], ms["teacher"]
+    size = r.chosen["costs"]["size"] if r.chosen is not None else m.size_bytes
+    return {**row, "top1": m.top1, "top1_drop": t_top1 - m.top1, "val_top1_drop": (r.chosen or {}).get("top1_drop"),
+            "params": m.params, "macs": m.macs, "size_bytes": int(size), "latency_ms_b1": m.latency_ms_b1,
+            "latency_ms_b64": m.latency_ms_bn, "latency_ratio_b1": m.latency_ms_b1 / t.latency_ms_b1,
+            "size_ratio": size / t.size_bytes, **(hand_made(budget) or {})}
+
+
+def retime(out: Path, cache: Path, repeats: int, bench: str) -> None:
+    """``--part time``: time every saved choice again against the teacher, interleaved, and rewrite the ratios."""
+    res = json.loads((out / f"{bench}.json").read_text())
+    meta, rows = res["meta"], res["rows"]
+    teacher = load_model(Path(meta["teacher_file"])).eval()
+    example = torch.zeros(1, *meta["input_shape"])
+    models = {"teacher": teacher}
+    for r in rows:
+        f = cache / f"search_b{r['name'].split()[1].rstrip('x')}" / "model.pt"
+        if f.is_file():
+            models[r["name"]] = load_model(f).eval()
+    ms = measure_many(models, example, batch_size=64, repeats=repeats)
+    for r in rows:
+        if r["name"] in ms:
+            r["latency_ms_b1"], r["latency_ms_b64"] = ms[r["name"]].latency_ms_b1, ms[r["name"]].latency_ms_bn
+            r["latency_ratio_b1"] = ms[r["name"]].latency_ms_b1 / ms["teacher"].latency_ms_b1
+    meta["timed"] = bench_meta({"part": "time", "repeats": repeats})
+    write_results(bench, rows, meta, out, columns=COLUMNS, notes=NOTES)
+
+
+COLUMNS = ["name", "budget", "met", "chosen_label", "top1", "top1_drop", "latency_ratio_b1", "size_ratio",
+           "search_s", "hand_made", "hand_made_top1", "hand_made_top1_drop", "hand_made_by", "hand_made_ratio",
+           "chosen"]
+NOTES = ("torchshrink auto on the Fashion-MNIST resnet20 teacher: top1/top1_drop on the test split after the search "
+         "(the search itself read only a validation split of the training images); latency_ratio_b1 = chosen / "
+         "teacher at batch 1, timed interleaved; hand_made = the best row of bench/results/distill.json within the "
+         "same ratio in that run (of MACs when that file holds no latencies: hand_made_by). 'met' false: nothing "
+         "met the budget; the row is then the best candidate for the constraint that came closest, and 'note' in "
+         "the JSON says by how much.")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smoke run: small data, short teacher, 4 min per budget")
+    ap.add_argument("--part", choices=("search", "time"), default="search")
+    ap.add_argument("--budgets", default=",".join(f"{b:g}" for b in BUDGETS))
+    ap.add_argument("--time-limit", default=None, help="per budget (default 30m, quick 4m)")
+    ap.add_argument("--cache", default="runs/bench_distill", help="the teacher cache (shared with bench/distill.py)")
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=30)
+    args = ap.parse_args()
+    q = args.quick
+    torch.set_num_threads(args.threads)
+    cache = Path(args.cache)
+    runs = cache / ("auto_quick" if q else "auto")
+    bench = "auto_quick" if q else "auto"
+    if args.part == "time":
+        retime(Path(args.out), runs, args.repeats, bench)
+        return
+    n_train, epochs = (1500, 3) if q else (6000, 16)
+    settings = {"data": "fashion_mnist", "train_size": n_train, "test_size": 1000 if q else 5000, "batch_size": 128,
+                "teacher": "resnet20", "teacher_epochs": epochs, "max_drop": 1.0,
+                "time_limit": args.time_limit or ("4m" if q else "30m"), "threads": args.threads, "seed": 0,
+                "quick": q}
+    loaders = build_loaders(DataConfig(name="fashion_mnist", train_size=n_train, test_size=settings["test_size"],
+                                       batch_size=128, seed=0))
+    teacher = cached_teacher(loaders, cache, n_train, epochs)
+    rows = []
+    for b in (float(x) for x in args.budgets.split(",")):
+        t0 = time.perf_counter()
+        r = search(teacher, AutoConfig(latency_b1=f"{b:g}x", max_drop=1.0, time_limit=settings["time_limit"],
+                                       repeats=args.repeats), loaders, out=runs / f"search_b{b:g}", seed=0,
+                   progress=False)
+        print(f"== budget {b:g}x: {r.message} ({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+        rows.append(row_of(b, r, teacher, loaders, args.repeats))
+        meta = bench_meta(settings, bench=bench, teacher_file=str(cache / f"teacher_n{n_train}_e{epochs}.pt"),
+                          input_shape=list(loaders.input_shape),
+                          running_beside="other engineers' jobs (bench/distill.py) shared the 2 cores: latencies "
+                                         "are not trustworthy; rerun --part time on a quiet machine")
+        write_results(bench, rows, meta, args.out, columns=COLUMNS, notes=NOTES)
+
+
+if __name__ == "__main__":
+    main()
