@@ -22,6 +22,7 @@ from .compress import Report, compress_, list_methods, register_method
 from .recover import Recovery, recover
 from . import distill, lowrank, prune, quant, structured, transfer  # noqa: E402  (register their methods)
 from . import deploy  # noqa: E402  (the runtimes; engine auto of int8 quantization)
+from . import auto  # noqa: E402  (the budget search and its recipe step)
 
 from ._version import __version__  # noqa: E402
 

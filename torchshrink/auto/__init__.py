@@ -6,6 +6,7 @@ from .candidate import Candidate, Trunk, recipe_of
 from .config import AutoConfig, parse_duration
 from .families import FAMILIES
 from .search import SearchResult, search
+from . import step  # noqa: E402,F401  (registers the recipe step `auto`)
 
 __all__ = ["AutoConfig", "Budget", "Candidate", "Constraint", "FAMILIES", "SearchResult", "Trunk", "describe",
            "parse_amount", "parse_duration", "recipe_of", "search"]

@@ -26,7 +26,6 @@ import torch.nn as nn
 
 from ..registry import Registry
 from .candidate import Candidate, Trunk
-from .config import AutoConfig
 from .students import students_of
 
 FAMILIES = Registry("candidate family")
@@ -43,7 +42,7 @@ class Setting:
     """What a family sees: the model, the search settings and the model's input shape (one example, no batch)."""
 
     model: nn.Module
-    cfg: AutoConfig
+    cfg: Any  # the search's AutoConfig (not imported: config.py checks family names against this registry)
     input_shape: tuple[int, ...]
 
     @property

@@ -8,6 +8,7 @@ fronts; ``OUT/pareto_latency.png`` and ``OUT/pareto_size.png`` the fronts drawn 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,23 @@ from .candidate import describe_recipe, recipe_of
 from .measure import costs_of
 
 UNIT = {"latency_b1": "ms", "latency_b64": "ms", "size": "bytes", "macs": "MACs"}
+
+
+@dataclass
+class SearchResult:
+    """What a search found: ``chosen`` (the row of the candidate returned, None when nothing meets the budget) and
+    its ``model``; ``rows``: every candidate; ``original``: the original's measurements; ``closest``: per
+    constraint, the candidate that came closest (when nothing meets the budget); ``out``: the folder."""
+
+    chosen: dict[str, Any] | None
+    model: nn.Module | None
+    rows: list[dict[str, Any]]
+    original: dict[str, Any]
+    limits: dict[str, float]
+    closest: list[dict[str, Any]] = field(default_factory=list)
+    out: Path | None = None
+    seconds: float = 0.0
+    message: str = ""
 
 
 def rows_of(s: Any) -> list[dict[str, Any]]:
@@ -156,8 +174,6 @@ def fmt(key: str, v: float | None) -> str:
 
 
 def finish(s: Any) -> Any:
-    from .search import SearchResult
-
     rows = rows_of(s)
     chosen, model = choose(s, rows)
     near: list[dict[str, Any]] = [] if chosen is not None else closest(s, rows)

@@ -36,7 +36,6 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,23 +53,7 @@ from .candidate import Candidate, Trunk, run_steps
 from .config import AutoConfig
 from .families import Setting, generate
 from .measure import COSTS, costs_of, reference_costs, val_top1
-
-
-@dataclass
-class SearchResult:
-    """What a search found: ``chosen`` (the row of the candidate returned, None when nothing meets the budget) and
-    its ``model``; ``rows``: every candidate; ``original``: the original's measurements; ``closest``: per
-    constraint, the candidate that came closest (when nothing meets the budget); ``out``: the folder."""
-
-    chosen: dict[str, Any] | None
-    model: nn.Module | None
-    rows: list[dict[str, Any]]
-    original: dict[str, Any]
-    limits: dict[str, float]
-    closest: list[dict[str, Any]] = field(default_factory=list)
-    out: Path | None = None
-    seconds: float = 0.0
-    message: str = ""
+from .report import SearchResult  # noqa: F401  (part of this module's API)
 
 
 def _data(data: Any, cfg: AutoConfig) -> Any:

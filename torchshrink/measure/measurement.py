@@ -96,36 +96,42 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
     out = {}
     for name, m in models.items():
         acc = evaluate(m, loader, device) if loader is not None else {}
-        seen = m.counts() if isinstance(m, Deployed) else None  # an ONNX model's weights hide in its bytes
-        n_macs = macs.get(name, seen.get("macs") if seen else None)
-        cov = None
-        if not seen:
-            try:
-                cov = forward_count(m, example)
-            except Exception:  # kernels the flop counter cannot trace
-                cov = None
-        if n_macs is None and cov is not None:
-            n_macs = cov.macs or None  # 0: kernels neither the counter nor a formula can see
-        unused = cov.unused_params if cov is not None else 0
-        unused_nz = 0
-        if unused:
-            named = dict(m.named_parameters())
-            unused_nz = count_nonzero_of([named[n] for n in cov.unused])
+        c = _counts(m, example, macs.get(name), m.counts() if isinstance(m, Deployed) else None)
         shipped = m.artifact_bytes() if isinstance(m, Deployed) else None
         l1, ln = lat1.get(name), latn.get(name)
         out[name] = Measurement(
-            name=name, params=seen["params"] if seen else count_params(m) - unused,
-            nonzero_params=seen["nonzero_params"] if seen else count_nonzero(m) - unused_nz,
-            bytes_memory=bytes_in_memory(m),
-            size_bytes=size_bytes.get(name, shipped or bytes_on_disk(m)), macs=n_macs,
+            name=name, params=c["params"], nonzero_params=c["nonzero_params"], bytes_memory=bytes_in_memory(m),
+            size_bytes=size_bytes.get(name, shipped or bytes_on_disk(m)), macs=c["macs"],
             latency_ms_b1=l1.median_ms if l1 else None, latency_ms_bn=ln.median_ms if ln else None,
             batch_size=batch_size, threads=(l1.threads if l1 else torch.get_num_threads()),
             top1=acc.get("top1"), top5=acc.get("top5"), train_time_per_epoch_s=tpe.get(name),
             latency_spread_b1=(l1.p10_ms, l1.p90_ms) if l1 else None,
             latency_spread_bn=(ln.p10_ms, ln.p90_ms) if ln else None, runtime=runtime_of(m),
-            unused_params=unused, uncounted=list(cov.uncounted) if cov is not None else None,
+            unused_params=c["unused_params"], uncounted=c["uncounted"],
         )
     return out
+
+
+def _counts(m: nn.Module, example: ExampleLike, macs: int | None, seen: dict[str, Any] | None) -> dict[str, Any]:
+    """Parameters (those the eval forward reads), non-zero ones, MACs (``macs`` if given) and what was not counted;
+    ``seen`` holds a deployed model's own counts (an ONNX model's weights hide in its bytes)."""
+    n_macs = macs if macs is not None else (seen.get("macs") if seen else None)
+    cov = None
+    if not seen:
+        try:
+            cov = forward_count(m, example)
+        except Exception:  # kernels the flop counter cannot trace
+            cov = None
+    if n_macs is None and cov is not None:
+        n_macs = cov.macs or None  # 0: kernels neither the counter nor a formula can see
+    unused = cov.unused_params if cov is not None else 0
+    unused_nz = 0
+    if unused:
+        named = dict(m.named_parameters())
+        unused_nz = count_nonzero_of([named[n] for n in cov.unused])
+    return {"params": seen["params"] if seen else count_params(m) - unused,
+            "nonzero_params": seen["nonzero_params"] if seen else count_nonzero(m) - unused_nz, "macs": n_macs,
+            "unused_params": unused, "uncounted": list(cov.uncounted) if cov is not None else None}
 
 
 def measure(model: nn.Module, example: ExampleLike, loader: Iterable | None = None, name: str = "model",

@@ -42,9 +42,14 @@ def _tv_resnet_head(self: nn.Module, f: torch.Tensor) -> torch.Tensor:
 
 def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, pretrained: bool = False,
                      **kwargs: Any) -> nn.Module:
-    """Build ``tv:<name>`` or ``timm:<name>``; see the module docstring."""
+    """Build ``tv:<name>``, ``timm:<name>`` or ``hf:<model type>``; see the module docstring."""
     source, _, model_name = name.partition(":")
     width = kwargs.pop("width", 1.0)
+    builders = {"tv": _tv_model, "timm": _timm_model,
+                "hf": lambda n, nc, ic, pre, **kw: create_hf_model(model_name, nc, pre, **kw)}
+    if source not in builders:
+        raise TorchshrinkError(f"unknown model source {source!r} in {name!r}; use 'tv:<name>', 'timm:<name>' or "
+                               "'hf:<model type>'")
     if source == "tv":
         import torchvision
 
@@ -52,33 +57,6 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
         if model_name not in valid:
             raise TorchshrinkError(f"unknown torchvision model {model_name!r}{suggest(model_name, valid)}; "
                                    f"see torchvision.models.list_models()")
-        if width != 1.0:
-            kwargs.update(width_options(name, width, pretrained))
-        weights = "DEFAULT" if pretrained else None
-        try:
-            if pretrained:
-                model = torchvision.models.get_model(model_name, weights=weights, **kwargs)
-                if num_classes != 1000:
-                    _reset_classifier(model, num_classes)
-            else:
-                model = torchvision.models.get_model(model_name, weights=None, num_classes=num_classes, **kwargs)
-        except TypeError as e:  # an option the builder does not take
-            raise TorchshrinkError(f"torchvision could not build {name!r} with options {sorted(kwargs)} "
-                                   f"({str(e).splitlines()[0][:160]}); pass only options its builder takes") from None
-        except (OSError, RuntimeError) as e:
-            if pretrained:
-                raise TorchshrinkError(f"cannot fetch pretrained weights for {name!r} ({str(e).splitlines()[0][:120]}); "
-                                       "connect to the network once or pass pretrained=False") from None
-            raise
-        if in_channels != 3:
-            _replace_first_conv(model, in_channels)
-        if hasattr(model, "layer4") and hasattr(model, "fc"):
-            model.forward_features = types.MethodType(_tv_resnet_features, model)
-            model.forward_head = types.MethodType(_tv_resnet_head, model)
-            model.stage_names = ["layer1", "layer2", "layer3", "layer4"]
-            model.classifier_name = "fc"
-            model.num_features = model.fc.in_features
-        return model
     if source == "timm":
         try:
             import timm
@@ -86,23 +64,54 @@ def create_hub_model(name: str, num_classes: int = 1000, in_channels: int = 3, p
             raise TorchshrinkError(f"{name!r} needs timm; install it with `pip install timm`") from None
         if not timm.list_models(model_name, pretrained=False):
             raise TorchshrinkError(f"unknown timm model {model_name!r}; see timm.list_models()")
-        if width != 1.0:
-            kwargs.update(width_options(name, width, pretrained))
-        try:
-            model = timm.create_model(model_name, pretrained=pretrained, num_classes=num_classes,
-                                      in_chans=in_channels, **kwargs)
-        except Exception as e:  # hub download failures come in many types
-            if pretrained:
-                raise TorchshrinkError(f"cannot fetch pretrained weights for {name!r}; connect to the network "
-                                       "once or pass pretrained=False") from None
-            raise TorchshrinkError(f"timm could not build {name!r}: {str(e).splitlines()[0]}") from None
-        return model
-    if source == "hf":
-        if width != 1.0:
-            kwargs.update(width_options(name, width, pretrained))
-        return create_hf_model(model_name, num_classes, pretrained, **kwargs)
-    raise TorchshrinkError(f"unknown model source {source!r} in {name!r}; use 'tv:<name>', 'timm:<name>' or "
-                           "'hf:<model type>'")
+    if width != 1.0:
+        kwargs.update(width_options(name, width, pretrained))
+    return builders[source](name, num_classes, in_channels, pretrained, **kwargs)
+
+
+def _tv_model(name: str, num_classes: int, in_channels: int, pretrained: bool, **kwargs: Any) -> nn.Module:
+    """A torchvision classifier (its name checked), with its first convolution and classifier fitted."""
+    import torchvision
+
+    model_name = name.partition(":")[2]
+    try:
+        if pretrained:
+            model = torchvision.models.get_model(model_name, weights="DEFAULT", **kwargs)
+            if num_classes != 1000:
+                _reset_classifier(model, num_classes)
+        else:
+            model = torchvision.models.get_model(model_name, weights=None, num_classes=num_classes, **kwargs)
+    except TypeError as e:  # an option the builder does not take
+        raise TorchshrinkError(f"torchvision could not build {name!r} with options {sorted(kwargs)} "
+                               f"({str(e).splitlines()[0][:160]}); pass only options its builder takes") from None
+    except (OSError, RuntimeError) as e:
+        if pretrained:
+            raise TorchshrinkError(f"cannot fetch pretrained weights for {name!r} ({str(e).splitlines()[0][:120]}); "
+                                   "connect to the network once or pass pretrained=False") from None
+        raise
+    if in_channels != 3:
+        _replace_first_conv(model, in_channels)
+    if hasattr(model, "layer4") and hasattr(model, "fc"):
+        model.forward_features = types.MethodType(_tv_resnet_features, model)
+        model.forward_head = types.MethodType(_tv_resnet_head, model)
+        model.stage_names = ["layer1", "layer2", "layer3", "layer4"]
+        model.classifier_name = "fc"
+        model.num_features = model.fc.in_features
+    return model
+
+
+def _timm_model(name: str, num_classes: int, in_channels: int, pretrained: bool, **kwargs: Any) -> nn.Module:
+    """A timm model (its name checked)."""
+    import timm
+
+    try:
+        return timm.create_model(name.partition(":")[2], pretrained=pretrained, num_classes=num_classes,
+                                 in_chans=in_channels, **kwargs)
+    except Exception as e:  # hub download failures come in many types
+        if pretrained:
+            raise TorchshrinkError(f"cannot fetch pretrained weights for {name!r}; connect to the network "
+                                   "once or pass pretrained=False") from None
+        raise TorchshrinkError(f"timm could not build {name!r}: {str(e).splitlines()[0]}") from None
 
 
 class HFClassifier(nn.Module):

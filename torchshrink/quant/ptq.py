@@ -266,18 +266,7 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
         return q
     arch, transforms = getattr(model, "torchshrink_arch", None), getattr(model, "torchshrink_transforms", [])
     if cfg.mode == "dynamic":
-        example = next((calibration_input(b) for b in loader), None) if loader is not None else None
-        skip = dynamic_skips(model, example) if example is not None else []
-        q = quantize_dynamic(model, cfg.engine, skip)
-        why = int8_problem(model, q, example) if example is not None else None
-        if why is not None:
-            raise ConfigError(f"{type(model).__name__} does not work in dynamic int8: after conversion {why}; "
-                              "quantize with static int8 (mode static), a weight-only method (lowbit, codebook), "
-                              "or keep the float model")
-        config: dict[str, Any] = {"mode": "dynamic", "engine": cfg.engine}
-        if skip:
-            config["skip"] = skip
-            q.torchshrink_int8_float = list(skip)
+        q, config = _dynamic_int8(model, loader, cfg)
     else:
         xs = _batches(loader, cfg.calib_batches)
         if cfg.backend == "pt2e":
@@ -305,6 +294,24 @@ def quantize_ptq(model: nn.Module, loader: Iterable, cfg: PTQConfig | None = Non
         q.torchshrink_transforms = list(transforms)
         record_transform(q, "ptq_fx", **config)
     return q
+
+
+def _dynamic_int8(model: nn.Module, loader: Iterable | None, cfg: PTQConfig) -> tuple[nn.Module, dict[str, Any]]:
+    """Dynamic int8 (weights int8, activations quantized on the fly), checked on the loader's first input; the
+    Linear layers whose parent reads their weight stay float (recorded as ``skip``)."""
+    example = next((calibration_input(b) for b in loader), None) if loader is not None else None
+    skip = dynamic_skips(model, example) if example is not None else []
+    q = quantize_dynamic(model, cfg.engine, skip)
+    why = int8_problem(model, q, example) if example is not None else None
+    if why is not None:
+        raise ConfigError(f"{type(model).__name__} does not work in dynamic int8: after conversion {why}; "
+                          "quantize with static int8 (mode static), a weight-only method (lowbit, codebook), "
+                          "or keep the float model")
+    config: dict[str, Any] = {"mode": "dynamic", "engine": cfg.engine}
+    if skip:
+        config["skip"] = skip
+        q.torchshrink_int8_float = list(skip)
+    return q, config
 
 
 def _as_loaded(q: nn.Module) -> nn.Module:

@@ -1,10 +1,10 @@
 """Built-in recipe steps; importing this package registers them.
 
 train.py (train, finetune), recalibrate.py (BatchNorm statistics), compress.py (prune, quantize, factorize, structure, transfer, distill: one step per
-method family of ``compress_``), evaluate.py (evaluate, measure), export.py (export), auto.py (auto: search for a
+method family of ``compress_``), evaluate.py (evaluate, measure), export.py (export), the step auto lives in torchshrink/auto/step.py (search for a
 model within a budget).
 """
-from . import auto, compress, evaluate, export, recalibrate, train  # noqa: F401
+from . import compress, evaluate, export, recalibrate, train  # noqa: F401
 from .base import StepContext, StepOutput, TrainSettings
 
 __all__ = ["StepContext", "StepOutput", "TrainSettings"]

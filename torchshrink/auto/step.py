@@ -1,4 +1,4 @@
-"""Step ``auto``: compress the current model to a budget (:func:`torchshrink.auto.search`).
+"""The recipe step ``auto`` (registered with the pipeline when :mod:`torchshrink.auto` is imported): compress the current model to a budget (:func:`torchshrink.auto.search`).
 
 ``- auto: {latency_b1: 0.5x, max_drop: 1.0, time_limit: 30m}`` searches every candidate family that applies, on a
 validation split carved from the recipe's training images, and hands on the candidate within the budget with the
@@ -15,11 +15,12 @@ when the int8 family is searched.
 """
 from __future__ import annotations
 
-from ...auto import AutoConfig, search
-from ...auto.runtimes import RUNTIMES
-from ...errors import TorchshrinkError
-from ..registry import register_step
-from .base import StepContext, StepOutput
+from ..errors import TorchshrinkError
+from ..pipeline.registry import register_step
+from ..pipeline.steps.base import StepContext, StepOutput
+from .config import AutoConfig
+from .runtimes import RUNTIMES
+from .search import search
 
 
 def _quantizes(cfg: AutoConfig) -> bool:
