@@ -167,10 +167,18 @@ def main() -> None:
 
 def merge(folders: list[Path], out: str) -> None:
     """One results file from runs that trained different seeds with the same settings (same teacher, same data)."""
-    rows, metas = [], []
+    rows, metas, seen = [], [], {}
     for d in folders:
         saved = json.loads((d / "distill_ablation.json").read_text())
-        rows += saved["rows"]
+        for r in saved["rows"]:
+            key = (r["method"], r["seed"])
+            if key in seen:  # a reference row (the plain student) trained again in another run: must be identical
+                if abs(seen[key]["top1"] - r["top1"]) > 1e-6:
+                    sys.exit(f"distill_ablation --merge: {r['name']} differs between the runs ({seen[key]['top1']} "
+                             f"vs {r['top1']}); they are not one experiment")
+                continue
+            seen[key] = r
+            rows.append(r)
         metas.append(saved["meta"])
     first = metas[0]
     if any({k: m["settings"].get(k) for k in SETTINGS} != {k: first["settings"].get(k) for k in SETTINGS}
