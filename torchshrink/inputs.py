@@ -205,3 +205,19 @@ def from_spec(spec: Mapping[str, Any] | Sequence[int]) -> Example:
     if spec.get("kind") == "tuple":
         return Example(tuple(tensors))
     return Example(tensors[0])
+
+
+def first_tensor(x: Any) -> torch.Tensor | None:
+    """The first tensor in a layer's inputs or outputs (a tensor, nested tuples/lists/dicts, or a PackedSequence-like
+    object's ``data``), or None."""
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (tuple, list, dict)):
+        for v in (x.values() if isinstance(x, dict) else x):
+            t = first_tensor(v)
+            if t is not None:
+                return t
+        return None
+    if isinstance(getattr(x, "data", None), torch.Tensor):  # a PackedSequence
+        return x.data
+    return None

@@ -33,7 +33,7 @@ import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from ..inputs import ExampleLike, as_example, model_device
+from ..inputs import ExampleLike, as_example, first_tensor, model_device
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 NO_MACS: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)  # lookups: 0 MACs is the right count
@@ -68,19 +68,6 @@ def no_fastpath() -> Iterator[None]:
         mha.set_fastpath_enabled(was)
 
 
-def _tensor(x: Any) -> torch.Tensor | None:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, (tuple, list)):
-        for v in x:
-            t = _tensor(v)
-            if t is not None:
-                return t
-    if hasattr(x, "data") and isinstance(getattr(x, "data"), torch.Tensor):  # a PackedSequence
-        return x.data
-    return None
-
-
 def recurrent_macs(m: nn.Module, x: torch.Tensor) -> int:
     """MACs of a recurrent layer (``mode`` LSTM, GRU, RNN_TANH/RELU) on input ``x``: per step and direction,
     gates x hidden x (layer input + recurrent input), plus an LSTM's projection hidden x proj_size.
@@ -103,7 +90,7 @@ def recurrent_macs(m: nn.Module, x: torch.Tensor) -> int:
 
 def formula_macs(m: nn.Module, inputs: Any, output: Any) -> int | None:
     """MACs by formula for a layer the flop counter cannot see (recurrent, quantized conv/linear), else None."""
-    x, y = _tensor(inputs), _tensor(output)
+    x, y = first_tensor(inputs), first_tensor(output)
     if x is None:
         return None
     if getattr(m, "mode", None) in GATES and hasattr(m, "hidden_size"):

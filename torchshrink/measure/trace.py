@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from ..inputs import ExampleLike, as_example, model_device
+from ..inputs import ExampleLike, as_example, first_tensor, model_device
 from .coverage import flop_counter, no_fastpath
 
 LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -50,22 +50,6 @@ class LayerTrace:
         return n
 
 
-def _first_tensor(x: Any) -> torch.Tensor | None:
-    if isinstance(x, torch.Tensor):
-        return x
-    if isinstance(x, (tuple, list)):
-        for v in x:
-            t = _first_tensor(v)
-            if t is not None:
-                return t
-    if isinstance(x, dict):
-        for v in x.values():
-            t = _first_tensor(v)
-            if t is not None:
-                return t
-    return None
-
-
 def trace_layers(model: nn.Module, example: ExampleLike, types: tuple[type[nn.Module], ...] = LAYER_TYPES,
                  macs: bool = True) -> dict[str, LayerTrace]:
     """``{name: LayerTrace}`` of every module of ``types`` that ran in one eval-mode forward pass on ``example``.
@@ -80,7 +64,7 @@ def trace_layers(model: nn.Module, example: ExampleLike, types: tuple[type[nn.Mo
     for name, m in model.named_modules():
         if isinstance(m, types):
             def hook(mod: nn.Module, inp: Any, out: Any, name: str = name) -> None:
-                tin, tout = _first_tensor(inp), _first_tensor(out)
+                tin, tout = first_tensor(inp), first_tensor(out)
                 if name in traces:
                     traces[name].calls += 1
                     return
