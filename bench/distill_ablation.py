@@ -78,6 +78,23 @@ VARIANTS = {
     "branch-m1+kd+s5a2+tune1": ("branch", 0.25, 1, R(**KD1, student_epochs=5, assistant_epochs=2, tune_epochs=1)),
     "branch-m1+kd+s18a6+tune2-r0.1": ("branch", 0.1, 1, R(**KD1, student_epochs=18, assistant_epochs=6,
                                                           tune_epochs=2)),
+    # the joint fine-tuning with DIST's loss in KD's place ("dist" after tuneN), longer and taken from the A stage
+    # (aN: A's epochs), at a higher learning rate (lrX: a fraction of the fit's); 18 epochs in all unless named
+    "branch-m1+kd+tune2dist": ("branch", 0.25, 1, R(**KD1, tune_epochs=2, tune_loss="dist")),
+    "branch-m1+kd+a4+tune6": ("branch", 0.25, 1, R(**KD1, assistant_epochs=4, tune_epochs=6)),
+    "branch-m1+kd+a4+tune6dist": ("branch", 0.25, 1, R(**KD1, assistant_epochs=4, tune_epochs=6, tune_loss="dist")),
+    "branch-m1+kd+a4+tune6dist-lr0.5": ("branch", 0.25, 1, R(**KD1, assistant_epochs=4, tune_epochs=6,
+                                                             tune_loss="dist", tune_lr=0.5)),
+    "branch-m1+kd+s6a4+tune8dist": ("branch", 0.25, 1, R(**KD1, student_epochs=6, assistant_epochs=4, tune_epochs=8,
+                                                         tune_loss="dist")),
+    "branch-m1+kd+s4a2+tune12dist": ("branch", 0.25, 1, R(**KD1, student_epochs=4, assistant_epochs=2,
+                                                          tune_epochs=12, tune_loss="dist")),
+    # DIST's loss also as the logit term of the L2 phases
+    "branch-m1+dist+tune2dist": ("branch", 0.25, 1, R(kd_weight=1.0, logit_loss="dist", tune_epochs=2,
+                                                      tune_loss="dist")),
+    # the assistant's size and number within the default's 18 epochs
+    "branch-m1+kd+tune2-r0.1": ("branch", 0.1, 1, R(**KD1, tune_epochs=2)),
+    "branch-m1+kd+2a4+tune2": ("branch", 0.25, 2, R(**KD1, assistant_epochs=4, tune_epochs=2)),
     # the method's default (torchshrink.distill.residual.DEFAULT)
     "default": ("branch", 0.25, 1, DEFAULT),
 }
@@ -93,7 +110,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     ap.add_argument("--cache", default="runs/bench_distill")
     ap.add_argument("--out", default="bench/results")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of this process (one process at a time)")
     ap.add_argument("--append", action="store_true", help="keep the saved rows of variants and seeds not run now")
     ap.add_argument("--merge", default="", help="comma-separated result folders of runs of the same variants with "
                     "other seeds (e.g. one process per seed, --out /tmp/abl_s0 ...): write their rows together to --out")

@@ -159,3 +159,42 @@ def test_default_method_choices_are_recorded_in_the_saved_model(tmp_path):
     want = {**DEFAULT.__dict__, "tune_epochs": 1, "assistant_epochs": 1}
     assert meta["config"] == want
     assert meta["split"]["assistants"] and meta["split"]["pair_macs"] == meta["split"]["budget_macs"]
+
+
+def test_dist_as_the_logit_loss_of_the_fine_tuning_and_the_l2_phases():
+    """tune_loss/logit_loss "dist" put DIST's loss (beta = gamma = 2) on fc(summed features) in KD's place."""
+    from torchshrink.distill.losses import dist_loss, kd_loss
+
+    t = teacher()
+    pair = branch(t)
+    x, y = batch()
+    task = ResidualTune(pair, t, feature_weight=0.0, kd_weight=3.0, temperature=2.0, logit="dist")
+    _, losses = task.forward_train(x, y)
+    with torch.no_grad():
+        logits, t_logits = pair(x), t(x)
+    assert sorted(losses) == ["ce", "dist"]
+    assert torch.allclose(losses["dist"], 3.0 * dist_loss(logits, t_logits, 2.0, 2.0, 2.0), atol=1e-5)
+    assert not torch.allclose(losses["dist"], 3.0 * kd_loss(logits, t_logits, 2.0), atol=1e-3)
+    steps(task)
+    s_task = ResidualStudentL2(pair, t, kd_weight=1.0, logit="dist")
+    assert sorted(s_task.forward_train(x, y)[1]) == ["dist", "student"]
+    steps(s_task)
+    with pytest.raises(ConfigError, match="logit loss"):
+        ResidualTune(pair, t, logit="mse")
+    assert ResidualConfig(tune_loss="mse").validate() and ResidualConfig(logit_loss="kl").validate()
+    assert not ResidualConfig(tune_loss="dist", logit_loss="dist").validate()
+
+
+def test_tune_loss_reaches_the_schedule_and_the_method_options():
+    from torchshrink.distill.method import DistillConfig
+    from torchshrink.distill.residual import _phases
+
+    t = teacher()
+    pair = branch(t)
+    cfg = ResidualConfig(kd_weight=1.0, assistant_epochs=2, tune_epochs=3, tune_loss="dist")
+    phases = _phases(pair, t, cfg, 5, SHAPE, None)
+    assert [(p[0], p[2]) for p in phases] == [("student", 5), ("assistant", 2), ("tune", 3)]
+    tune = phases[-1][1]()
+    assert tune.logit == "dist" and phases[0][1]().logit == "kd"
+    assert DistillConfig(method="residual", tune_loss="dist").residual_config().tune_loss == "dist"
+    assert DistillConfig(method="residual", tune_loss="kl").validate()

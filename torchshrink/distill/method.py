@@ -38,7 +38,7 @@ from .residual import ResidualConfig
 from .rkd import distill_residual, residual_config, residual_methods
 
 RESIDUAL_KEYS = ("mode", "base", "design", "budget", "assistants", "assistant_epochs", "tune_epochs", "head_epochs",
-                 "feature_weight", "ce_weight", "lambda_s", "kd_weight")
+                 "feature_weight", "ce_weight", "lambda_s", "kd_weight", "logit_loss", "tune_loss")
 
 
 @dataclass
@@ -51,7 +51,8 @@ class DistillConfig(TrainSettings):
     previous ones left), ``mode`` m1|m2|m3, ``base`` (how S learns in m1: l2 or a baseline), ``assistant_epochs``,
     ``tune_epochs`` (S + A + classifier fine-tuned together), ``head_epochs`` (the classifier alone, CE),
     ``feature_weight`` (of the L2 feature losses), ``ce_weight`` (CE on the summed prediction, m3 and m1/l2),
-    ``lambda_s`` (m3), ``kd_weight`` (KD through the classifier in every L2 phase); ``split`` (false: the full
+    ``lambda_s`` (m3), ``kd_weight`` (KD through the classifier in every L2 phase), ``logit_loss`` and
+    ``tune_loss`` (that term's loss and the fine-tuning's: kd or dist); ``split`` (false: the full
     model plus an assistant, which costs more; design separate). ``options`` go to the distiller.
     """
 
@@ -66,7 +67,9 @@ class DistillConfig(TrainSettings):
         "design": "residual: branch (S and A inside the student's layers, fused back) or separate (two networks)",
         "budget": "residual: split by counted MACs (macs) or also by latency measured against the student (latency)",
         "assistants": "residual: number of assistants (branch design)",
-        "tune_epochs": "residual: fine-tune S + A + classifier together afterwards"}
+        "tune_epochs": "residual: fine-tune S + A + classifier together afterwards",
+        "logit_loss": "residual: the logit term of the L2 phases, kd or dist",
+        "tune_loss": "residual: the logit loss of the joint fine-tuning, kd or dist"}
 
     method: str = "kd"
     options: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +87,8 @@ class DistillConfig(TrainSettings):
     ce_weight: float | None = None
     lambda_s: float | None = None
     kd_weight: float | None = None
+    logit_loss: str | None = None
+    tune_loss: str | None = None
 
     def resolved(self) -> tuple[str, str, str]:
         """(method, mode, base) with the residual names expanded (``residual+kd`` -> residual, m1, kd)."""

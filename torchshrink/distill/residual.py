@@ -54,11 +54,29 @@ from ..errors import ConfigError
 from ..models import create_model
 from .base import Distiller, default_stage_paths
 from .registry import DISTILLERS
-from .losses import feature_mse, kd_loss
+from .losses import dist_loss, feature_mse, kd_loss
 from .taps import check_match, connector, feature_shapes
 
 MODES = ("m1", "m2", "m3")
 DESIGNS = ("separate", "branch")
+
+
+def logit_loss(name: str, s_logits: torch.Tensor, t_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The logit term a residual phase adds: ``"kd"`` (Hinton KD, :func:`~.losses.kd_loss`) or ``"dist"`` (DIST's
+    inter- and intra-class correlation loss with its paper weights beta = gamma = 2, :func:`~.losses.dist_loss`).
+
+    >>> z = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    >>> [round(float(logit_loss(n, z, z, 4.0)), 6) for n in LOGIT_LOSSES]
+    [0.0, 0.0]
+    """
+    if name == "kd":
+        return kd_loss(s_logits, t_logits, temperature)
+    if name == "dist":
+        return dist_loss(s_logits, t_logits, 2.0, 2.0, temperature)
+    raise ConfigError(f"logit loss: must be one of {', '.join(LOGIT_LOSSES)}, got {name!r}")
+
+
+LOGIT_LOSSES = ("kd", "dist")
 
 
 def bases() -> tuple[str, ...]:
@@ -119,10 +137,12 @@ class _Phase(Distiller):
     def __init__(self, pair: nn.Module, teacher: nn.Module, trainable: Sequence[nn.Module],
                  student_layers: Sequence[str], teacher_layers: Sequence[str], ce_weight: float = 0.0,
                  extra: nn.Module | None = None, feature_weight: float = 1.0, kd_weight: float = 0.0,
-                 temperature: float = 4.0) -> None:
+                 temperature: float = 4.0, logit: str = "kd") -> None:
         super().__init__(pair, teacher, student_layers, teacher_layers, ce_weight=ce_weight)
+        if logit not in LOGIT_LOSSES:
+            raise ConfigError(f"logit loss: must be one of {', '.join(LOGIT_LOSSES)}, got {logit!r}")
         self.w = feature_weight  # scales every L2 feature loss (a mean over elements) against cross-entropy
-        self.kd_weight, self.temperature = kd_weight, temperature
+        self.kd_weight, self.temperature, self.logit = kd_weight, temperature, logit
         self.extra = extra if extra is not None else nn.ModuleList()
         self._trainable = list(trainable)
         _set_trainable(pair, self._trainable)
@@ -141,11 +161,12 @@ class _Phase(Distiller):
         return self
 
     def logit_terms(self, logits: torch.Tensor, t_logits: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``kd_weight * KD(fc(features being trained), teacher logits)``: the error that matters to the frozen
-        classifier, beside the L2 error over the whole map (none when ``kd_weight`` is 0)."""
+        """``kd_weight * KD(fc(features being trained), teacher logits)`` (or DIST's loss, ``logit="dist"``): the
+        error that matters to the frozen classifier, beside the L2 error over the whole map (none when
+        ``kd_weight`` is 0)."""
         if not self.kd_weight:
             return {}
-        return {"kd": self.kd_weight * kd_loss(logits, t_logits, self.temperature)}
+        return {self.logit: self.kd_weight * logit_loss(self.logit, logits, t_logits, self.temperature)}
 
 
 class ResidualStep(_Phase):
@@ -153,11 +174,12 @@ class ResidualStep(_Phase):
     ``f_K^T - sum_{j<g} f_K^j`` (the groups before it frozen); ``ce_weight`` adds CE on the running sum."""
 
     def __init__(self, pair: nn.Module, teacher: nn.Module, group: int = 0, ce_weight: float = 0.0,
-                 feature_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0) -> None:
+                 feature_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0,
+                 logit: str = "kd") -> None:
         if not 0 <= group < pair.groups:
             raise ConfigError(f"group {group} does not exist: the pair has S and {pair.groups - 1} assistant(s)")
         super().__init__(pair, teacher, pair.group_parts(group), [], [_teacher_last(teacher)], ce_weight,
-                         feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature)
+                         feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature, logit=logit)
         self.group = group
 
     def forward_train(self, x, y):
@@ -178,16 +200,16 @@ class ResidualStudentL2(ResidualStep):
     """M.1 stage 1 (the paper's): S alone, ``L_S = ||f_K^T - f_K^S||^2`` (S's connector is part of S)."""
 
     def __init__(self, pair: nn.Module, teacher: nn.Module, ce_weight: float = 0.0, feature_weight: float = 1.0,
-                 kd_weight: float = 0.0, temperature: float = 4.0) -> None:
-        super().__init__(pair, teacher, 0, ce_weight, feature_weight, kd_weight, temperature)
+                 kd_weight: float = 0.0, temperature: float = 4.0, logit: str = "kd") -> None:
+        super().__init__(pair, teacher, 0, ce_weight, feature_weight, kd_weight, temperature, logit)
 
 
 class ResidualAssistant(ResidualStep):
     """M.1 stage 2: S (and earlier assistants) frozen, assistant ``group`` learns the residual they leave."""
 
     def __init__(self, pair: nn.Module, teacher: nn.Module, group: int = 1, feature_weight: float = 1.0,
-                 kd_weight: float = 0.0, temperature: float = 4.0) -> None:
-        super().__init__(pair, teacher, group, 0.0, feature_weight, kd_weight, temperature)
+                 kd_weight: float = 0.0, temperature: float = 4.0, logit: str = "kd") -> None:
+        super().__init__(pair, teacher, group, 0.0, feature_weight, kd_weight, temperature, logit)
 
 
 class ResidualJoint(_Phase):
@@ -195,10 +217,11 @@ class ResidualJoint(_Phase):
 
     def __init__(self, pair: nn.Module, teacher: nn.Module, lambda_s: float = 1.0, ce_weight: float = 0.0,
                  train_head: bool = False, feature_weight: float = 1.0, kd_weight: float = 0.0,
-                 temperature: float = 4.0) -> None:
+                 temperature: float = 4.0, logit: str = "kd") -> None:
         parts = [m for g in range(pair.groups) for m in pair.group_parts(g)]
         super().__init__(pair, teacher, parts + ([pair.fc] if train_head else []), [], [_teacher_last(teacher)],
-                         ce_weight, feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature)
+                         ce_weight, feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature,
+                         logit=logit)
         self.lambda_s = lambda_s
 
     def forward_train(self, x, y):
@@ -217,13 +240,14 @@ class ResidualJoint(_Phase):
 
 class ResidualTune(_Phase):
     """After M.1/M.2: S, the assistants and the classifier fine-tuned together on
-    ``ce_weight * CE + kd_weight * KD + feature_weight * ||f^T - sum_g f^g||^2`` (S still never reads an assistant)."""
+    ``ce_weight * CE + kd_weight * KD + feature_weight * ||f^T - sum_g f^g||^2`` (S still never reads an assistant);
+    ``logit="dist"`` puts DIST's loss in KD's place."""
 
     def __init__(self, pair: nn.Module, teacher: nn.Module, ce_weight: float = 1.0, feature_weight: float = 1.0,
-                 kd_weight: float = 1.0, temperature: float = 4.0) -> None:
+                 kd_weight: float = 1.0, temperature: float = 4.0, logit: str = "kd") -> None:
         parts = [m for g in range(pair.groups) for m in pair.group_parts(g)] + [pair.fc]
         super().__init__(pair, teacher, parts, [], [_teacher_last(teacher)], ce_weight,
-                         feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature)
+                         feature_weight=feature_weight, kd_weight=kd_weight, temperature=temperature, logit=logit)
 
     def forward_train(self, x, y):
         t_logits, t_feats = self.run_teacher(x)
@@ -271,7 +295,7 @@ class ResidualBlock(_Phase):
 
     def __init__(self, pair: nn.Module, teacher: nn.Module, k: int, who: int | str, connectors: nn.ModuleDict,
                  feature_weight: float = 1.0, kd_weight: float = 0.0, temperature: float = 4.0,
-                 scope: str = "block") -> None:
+                 scope: str = "block", logit: str = "kd") -> None:
         g = {"student": 0, "assistant": 1}.get(who, who) if isinstance(who, str) else who
         t_names = default_stage_paths(teacher)
         K = len(pair.stage_names)
@@ -285,7 +309,7 @@ class ResidualBlock(_Phase):
             parts.append(connectors[f"g{g}_{k}"])
         super().__init__(pair, teacher, parts, pair.stage_tap_paths(k)[:g + 1], [t_names[k]], extra=connectors,
                          feature_weight=feature_weight, kd_weight=kd_weight if last else 0.0,
-                         temperature=temperature)  # logits mean something only once block K is reached
+                         temperature=temperature, logit=logit)  # logits mean something only at block K
         self.k, self.group = k, g
 
     def forward_train(self, x, y):
@@ -344,11 +368,13 @@ class ResidualConfig:
     feature_weight: float = 100.0    # weight of every L2 feature loss (each a mean over the feature map), as
                                      # FitNets' hint weight: a plain mean is a much weaker signal than CE
     kd_weight: float = 0.0           # + kd_weight * KD(fc(trained features), teacher logits) in every L2 phase
-    temperature: float = 4.0         # of that KD term
+    temperature: float = 4.0         # of that KD term (and of the fine-tuning's)
+    logit_loss: str = "kd"           # that term's loss: "kd" (Hinton) or "dist" (DIST's correlation loss)
     m2_scope: str = "block"          # m2: train block k alone ("block") or blocks 1..k ("prefix") at stage k
     tune_epochs: int = 0             # then fine-tune S + assistants + classifier together (CE + KD + L2)
     tune_lr: float = 0.2             # its learning rate, as a fraction of the fit config's
     tune_kd_weight: float = 1.0      # KD weight in that fine-tuning
+    tune_loss: str = "kd"            # its logit loss: "kd" (Hinton) or "dist" (DIST's correlation loss)
     tune_feature_weight: float = 0.0  # L2 (of the sum) weight in that fine-tuning
     head_epochs: int = 0             # then fine-tune the shared classifier alone with CE
 
@@ -362,6 +388,9 @@ class ResidualConfig:
             p.append(f"base: {self.mode} trains S on the L2 feature loss; a baseline base ({self.base!r}) needs mode m1")
         if not self.feature_weight > 0:
             p.append(f"feature_weight: must be > 0, got {self.feature_weight}")
+        for k in ("logit_loss", "tune_loss"):
+            if getattr(self, k) not in LOGIT_LOSSES:
+                p.append(f"{k}: must be one of {', '.join(LOGIT_LOSSES)}, got {getattr(self, k)!r}")
         if self.m2_scope not in ("block", "prefix"):
             p.append(f"m2_scope: must be 'block' or 'prefix', got {self.m2_scope!r}")
         for k in ("kd_weight", "tune_kd_weight", "tune_feature_weight"):
@@ -430,7 +459,8 @@ def _phases(pair: nn.Module, teacher: nn.Module, cfg: ResidualConfig, epochs: in
     e_a = cfg.assistant_epochs or max(1, round(cfg.assistant_scale * epochs))
     G = pair.groups
     phases: list[tuple[str, Callable[[], nn.Module], int, float]] = []  # built lazily: building sets what is frozen
-    lw = {"feature_weight": cfg.feature_weight, "kd_weight": cfg.kd_weight, "temperature": cfg.temperature}
+    lw = {"feature_weight": cfg.feature_weight, "kd_weight": cfg.kd_weight, "temperature": cfg.temperature,
+          "logit": cfg.logit_loss}
     a_name = (lambda g: "assistant" if G == 2 else f"assistant{g}")  # noqa: E731
     if cfg.mode == "m1":
         s_task = ((lambda: ResidualStudentL2(pair, teacher, cfg.ce_weight, **lw)) if cfg.base == "l2"
@@ -450,7 +480,7 @@ def _phases(pair: nn.Module, teacher: nn.Module, cfg: ResidualConfig, epochs: in
         phases.append(("joint", lambda: ResidualJoint(pair, teacher, cfg.lambda_s, cfg.ce_weight, **lw), e_s, 1.0))
     if cfg.tune_epochs:
         phases.append(("tune", lambda: ResidualTune(pair, teacher, 1.0, cfg.tune_feature_weight, cfg.tune_kd_weight,
-                                                    cfg.temperature), cfg.tune_epochs, cfg.tune_lr))
+                                                    cfg.temperature, cfg.tune_loss), cfg.tune_epochs, cfg.tune_lr))
     if cfg.head_epochs:
         phases.append(("head", lambda: _HeadTask(pair, teacher), cfg.head_epochs, 1.0))
     return phases
