@@ -31,7 +31,6 @@ import argparse
 import copy
 import json
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -47,6 +46,7 @@ from torchshrink.deploy import candidates_for, deploy, runtime_of  # noqa: E402
 from torchshrink.deploy.choose import fastest  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
 from torchshrink.measure import bench_meta, latency_many, write_results  # noqa: E402
+from torchshrink.measure.results import busy_processes  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -55,7 +55,7 @@ S = {"data": "fashion_mnist", "train_size": 6000, "test_size": 2000, "val_fracti
      "seed": 0, "threads": 2, "calib_batches": 8, "max_top1_drop": 1.0, "int8_model_engine": "onednn",
      "resnet8x4_epochs": 6, "vgg_epochs": 8, "vgg_width": 0.5, "recover_epochs": 3, "recover_lr": 0.01, "lr": 0.05,
      "teacher_epochs": 8, "student_epochs": 6, "residual_split_ratio": 0.25,
-     "repeats_b1": 30, "repeats_b64": 10, "block": 3, "auto_repeats_b1": 20, "auto_repeats_b64": 10}
+     "repeats_b1": 30, "repeats_b64": 20, "block": 3, "auto_repeats_b1": 20, "auto_repeats_b64": 20}
 MODELS = {  # name -> (benchmark it comes from, compression method)
     "resnet8x4": ("quant", "float"),
     "resnet8x4 int8": ("quant", "int8 ptq (torch.ao, onednn)"),
@@ -295,21 +295,6 @@ def _counts(rows: list, name: str, example: torch.Tensor) -> None:
             r["params"], r["macs"] = count_nonzero(m), macs
 
 
-def _busy() -> str:
-    """What else was running while timing (the processes using CPU, from ps)."""
-    try:
-        ps = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True,
-                            text=True).stdout.splitlines()
-    except OSError:
-        return "unknown"
-    busy = []
-    for line in ps[1:10]:
-        pid, pcpu, *args = line.split()
-        if int(pid) != os.getpid() and float(pcpu) >= 5:
-            busy.append(f"{pcpu}% {' '.join(args[:4])[:90]}")
-    return "; ".join(busy) or "nothing else above 5% CPU (ps, average over each process's life)"
-
-
 def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> None:
     checks = []
     for name in names:
@@ -322,7 +307,7 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
                                "fastest": min(rs, key=lambda r: r[f"latency_ms_b{b}"])["runtime"]})
     ok = all(c["within_5pct"] for c in checks)
     meta = bench_meta(S, minutes=round(minutes, 1), load_average_before=[round(x, 2) for x in load_before],
-                      load_average_after=[round(x, 2) for x in os.getloadavg()], running_meanwhile=_busy(),
+                      load_average_after=[round(x, 2) for x in os.getloadavg()], running_meanwhile=busy_processes(),
                       omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "(unset: OpenMP's default)"),
                       onnxruntime=__import__("onnxruntime").__version__, auto_within_5pct=ok)
     table = ["| model | batch | auto picks | its latency / the fastest's | the fastest |", "|---|---|---|---|---|"]

@@ -29,7 +29,7 @@ def model_file(tmp_path):
 def test_auto_command_keeps_the_candidate_within_the_budget(model_file, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["auto", str(model_file), "--data", "synthetic", "--macs", "0.6x", "--max-drop", "100", "--families",
-            "prune", "--max-epochs", "1", "--repeats", "3", "--measure-repeats", "3", "--out", str(out),
+            "prune", "--runtimes", "eager", "--max-epochs", "1", "--repeats", "3", "--measure-repeats", "3", "--out", str(out),
             "--no-progress"]
     assert main(argv) == 0
     assert "chose prune m0.5" in capsys.readouterr().out
@@ -42,7 +42,8 @@ def test_auto_command_keeps_the_candidate_within_the_budget(model_file, tmp_path
 
 def test_auto_command_says_which_constraint_came_closest(model_file, tmp_path, capsys):
     argv = ["auto", str(model_file), "--data", "synthetic", "--macs", "0.01x", "--max-drop", "100", "--families",
-            "prune", "--max-epochs", "1", "--repeats", "3", "--out", str(tmp_path / "run"), "--no-progress"]
+            "prune", "--runtimes", "eager", "--max-epochs", "1", "--repeats", "3", "--out", str(tmp_path / "run"),
+            "--no-progress"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "torchshrink: error: no candidate meets macs <= 0.01x" in err and "closest constraint is macs" in err
@@ -55,7 +56,7 @@ def test_auto_step_in_a_recipe_is_validated_with_the_others():
     assert ok == []
     bad = validate_recipe({**base, "steps": [{"auto": {"size": "0.5x"}}, {"prune": {"macs": 0.5}}]}, check_data=False)
     assert any("cannot follow the auto step" in p for p in bad)  # the chosen model may be int8
-    float_only = {"size": "0.5x", "families": ["prune"]}
+    float_only = {"size": "0.5x", "families": ["prune"], "runtimes": ["eager"]}
     assert validate_recipe({**base, "steps": [{"auto": float_only}, {"prune": {"macs": 0.5}}]}, check_data=False) == []
     assert any("give at least one cost limit" in p
                for p in validate_recipe({**base, "steps": [{"auto": {}}]}, check_data=False))

@@ -13,7 +13,7 @@ from torchshrink.engine import FitConfig, OptimConfig, fit
 from torchshrink.errors import ConfigError
 from torchshrink.models import create_model
 
-FAST = {"max_epochs": 1, "repeats": 3, "finalists": 2}
+FAST = {"max_epochs": 1, "repeats": 3, "finalists": 2, "runtimes": ["eager"]}
 
 
 @pytest.fixture(autouse=True)
@@ -121,6 +121,60 @@ def test_bad_budgets_are_refused_in_one_sentence(trained, tmp_path):
         search(model, AutoConfig(size="0.5x", families=["prunning"]), L, out=tmp_path / "x")
     with pytest.raises(ConfigError, match="time_limit"):
         search(model, AutoConfig(size="0.5x", time_limit="soon"), L, out=tmp_path / "x")
+
+
+def test_the_original_exported_to_a_faster_runtime_is_a_candidate(trained, tmp_path):
+    # ONNX Runtime runs this small float model several times faster than PyTorch eager at batch 1 with the same
+    # outputs: within a latency budget of 0.6x, no candidate can keep more accuracy than the original exported
+    pytest.importorskip("onnxruntime")
+    from torchshrink.models import load_model
+
+    model, L = trained
+    cfg = AutoConfig(latency_b1="0.6x", max_drop=0.5, families=["runtime", "prune"], val_fraction=0.25,
+                     **{**FAST, "runtimes": ["eager", "onnxruntime"]})
+    r = search(model, cfg, L, out=tmp_path / "rt", quiet=True)
+    labels = {row["label"] for row in r.rows}
+    assert "original @ onnxruntime" in labels and "prune m0.5 @ onnxruntime" in labels
+    assert r.chosen is not None and r.chosen["label"] == "original @ onnxruntime", r.message
+    assert r.chosen["top1_drop"] == 0 and r.chosen["costs"]["latency_b1"] <= r.limits["latency_b1"]
+    assert r.chosen["recipe"]["steps"] == [{"export": {"runtime": "onnxruntime"}}]
+    x = next(iter(L.val))[0][:4]
+    saved = load_model(tmp_path / "rt" / "model.pt")  # the exported model, as it was measured
+    assert torch.allclose(saved(x), model(x), atol=1e-4)
+
+
+def test_the_data_s_own_validation_split_is_used(trained, tmp_path):
+    # loaders with a validation split apart from the test split (images the model may never have seen): the search
+    # reads that split, not a share carved from the training images, and never the test split
+    from torchshrink.engine import evaluate
+
+    model, _ = trained
+    L = build_loaders(DataConfig(name="synthetic", batch_size=64, val_fraction=0.3))
+    r = search(model, AutoConfig(macs="0.6x", max_drop=100, families=["prune"], **FAST), L, out=tmp_path / "v",
+               quiet=True)
+    config = (tmp_path / "v" / "config.yaml").read_text()
+    assert f"val_images: {len(L.val.dataset)}" in config and f"train_images: {len(L.train.dataset)}" in config
+    assert r.original["top1"] == pytest.approx(evaluate(model, L.val)["top1"])
+    assert r.original["top1"] != pytest.approx(evaluate(model, L.test)["top1"])
+
+
+def test_the_search_ends_within_its_time_limit(trained, tmp_path, monkeypatch):
+    # rounds are started only while they fit, with time kept for timing the finalists again and the report
+    from torchshrink.auto import families
+
+    monkeypatch.setattr(families, "PRUNE_MACS", (0.7,))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the timings stay short even when another process holds a core
+    model, L = trained
+    cfg = AutoConfig(macs="0.8x", max_drop=100, families=["prune"], time_limit="20s", quick_epochs=2,
+                     **{**FAST, "max_epochs": 200})
+    try:
+        r = search(model, cfg, L, out=tmp_path / "t", quiet=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert r.chosen is not None, r.message
+    assert r.seconds <= 20 * 1.2, r.seconds
+    assert max(row["epochs"] for row in r.rows) < 200  # the time limit, not max_epochs, ended it
 
 
 def test_relative_and_absolute_limits():

@@ -140,3 +140,30 @@ def test_qat_refuses_auto_and_bad_engines_are_named():
         deploy(m, torch.randn(2, 1, 16, 16), "onnxruntim")
     with pytest.raises(TorchshrinkError, match="needs calibration batches"):
         deploy(m.eval(), torch.randn(2, 1, 16, 16), "torch-int8/x86")
+
+
+class _Counted(torch.nn.Module):
+    """Counts its calls; ``pause`` seconds of sleep make it clearly slower."""
+
+    def __init__(self, pause: float = 0.0) -> None:
+        super().__init__()
+        self.calls, self.pause = 0, pause
+
+    def forward(self, x):
+        self.calls += 1
+        if self.pause:
+            import time
+
+            time.sleep(self.pause)
+        return x * 2
+
+
+def test_near_ties_are_timed_again_before_one_is_kept():
+    from torchshrink.deploy.choose import fastest
+
+    a, b, slow = _Counted(pause=0.004), _Counted(pause=0.004), _Counted(pause=0.03)
+    best, ms, _ = fastest({"a": a, "b": b, "slow": slow}, torch.ones(1, 4), repeats=5, warmup=1, block=1)
+    assert best in ("a", "b") and ms["slow"] > 3 * max(ms["a"], ms["b"])
+    first = slow.calls  # timed once: far behind the fastest
+    assert first == 1 + 5
+    assert a.calls == b.calls == first + 1 + 10  # the two within 15% of each other: timed again, twice the repeats

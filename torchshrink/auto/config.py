@@ -15,6 +15,7 @@ from typing import ClassVar
 from ..config import check_ranges
 from ..errors import ConfigError
 from .budget import Budget
+from .runtimes import default_runtimes
 
 _PART = re.compile(r"([0-9]*\.?[0-9]+)\s*(h|m|min|s|sec)", re.IGNORECASE)
 
@@ -40,8 +41,9 @@ class AutoConfig(Budget):
     trains ``student_epochs`` from scratch (``student_lr``), both distilling from the original (``distiller``).
     Then the better ``keep`` fraction goes on training with twice the epochs, and so on (successive halving), up
     to ``max_epochs`` in all per candidate. ``families``/``exclude`` choose the candidate families (default: every
-    one that applies); ``runtimes`` the runtimes each candidate is measured in; ``val_fraction`` the share of
-    the training images held out for validation when the data has no such split; ``repeats`` timed runs per
+    one that applies); ``runtimes`` the runtimes each candidate is measured in (the original model too: it may
+    meet a latency budget as it is, exported); ``val_fraction`` the share of the training images held out for
+    validation when the data has no validation split of its own; ``repeats`` timed runs per
     latency; ``finalists`` the best candidates timed again at the end before one is chosen.
     """
 
@@ -49,7 +51,7 @@ class AutoConfig(Budget):
         **Budget.HELP,
         "time_limit": "wall-clock time the search may take (30m, 1.5h, 90s; 0: no limit)",
         "families": "candidate family to try (repeatable; default every one that applies: prune, lowrank, "
-                    "distill, residual, int8, deep-compression)",
+                    "distill, residual, int8, deep-compression, runtime)",
         "exclude": "candidate family to leave out (repeatable)",
         "val_fraction": "share of the training images held out for validation (the test split is never read)",
         "quick_epochs": "epochs of the first, quick recovery of a model derived from the original",
@@ -60,7 +62,8 @@ class AutoConfig(Budget):
         "distiller": "how candidates learn from the original (kd, ...; '' for cross-entropy)",
         "tolerance": "a candidate this much over a cost limit is still trained (timing noise); the choice is strict",
         "repeats": "timed runs per latency measurement", "finalists": "best candidates timed again before choosing",
-        "runtimes": "runtimes each candidate is measured in (eager: PyTorch)"}
+        "runtimes": "runtimes each candidate is measured in (eager: PyTorch; default: eager and the ONNX Runtime "
+                    "ones this install has)"}
 
     time_limit: str = "30m"
     families: list[str] = field(default_factory=list)
@@ -76,7 +79,7 @@ class AutoConfig(Budget):
     tolerance: float = 0.1
     repeats: int = 30
     finalists: int = 3
-    runtimes: list[str] = field(default_factory=lambda: ["eager"])
+    runtimes: list[str] = field(default_factory=default_runtimes)
 
     def validate(self) -> list[str]:
         from .families import FAMILIES

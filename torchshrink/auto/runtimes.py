@@ -9,6 +9,8 @@ is prepared for it with the deploy runtime's ``prepare`` and timed, sized and ev
 (True, 'model')
 >>> RUNTIMES.problem("warp-drive").split(";")[0]
 "unknown runtime 'warp-drive'"
+>>> default_runtimes()[0]
+'eager'
 """
 from __future__ import annotations
 
@@ -53,12 +55,15 @@ class _Runtimes:
         rt, kernel = d.get_runtime(name)
         return rt.prepare(model, example, kernel, calibration)
 
-    def quantizes(self, name: str) -> bool:
-        """Whether runtime ``name`` turns a float model into an int8 one itself."""
-        if name == "eager":
-            return False
-        d = _deploy()
-        return bool(d is not None and d.get_runtime(name)[0].quantizes)
-
 
 RUNTIMES = _Runtimes()
+
+# What a search measures every float candidate in by default: PyTorch, and ONNX Runtime float and int8 (the runtimes
+# that ran the benchmarks' models fastest at batch 1 on 2-core CPUs, bench/results/deploy.md). torch.compile is left
+# out (minutes to prepare each candidate, slower than eager at batch 1 there); name it in ``runtimes`` to add it.
+DEFAULT = ("eager", "onnxruntime", "onnxruntime-int8/u8", "onnxruntime-int8/s8", "onnxruntime-int8/torch")
+
+
+def default_runtimes() -> list[str]:
+    """:data:`DEFAULT`'s runtimes that this install can run (eager alone without onnxruntime)."""
+    return [r for r in DEFAULT if RUNTIMES.problem(r) is None]

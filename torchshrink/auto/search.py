@@ -2,8 +2,8 @@
 
 ``search(model, budget, data)`` (``torchshrink auto``, the recipe step ``auto``):
 
-1. holds out ``val_fraction`` of the training images (every accuracy the search reads is on them; the test split
-   is never seen) and measures the original: validation top-1, latency at batch 1 and 64, file size, MACs;
+1. holds out ``val_fraction`` of the training images, or uses the data's own validation split when it has one
+   (every accuracy the search reads is on it; the test split is never seen), and measures the original: validation top-1, latency at batch 1 and 64, file size, MACs;
 2. proposes candidates (:mod:`.families`) and *probes* each: the compression applied without training, its costs
    measured (latency interleaved with the original); candidates over a cost limit (by more than ``tolerance``, for
    timing noise) are not trained;
@@ -57,14 +57,18 @@ from .report import SearchResult  # noqa: F401  (part of this module's API)
 
 
 def _data(data: Any, cfg: AutoConfig) -> Any:
-    """Loaders whose validation split is ``val_fraction`` of the training images and whose test split is that
-    same validation split (so no step can read the real test split)."""
+    """Loaders whose test split is their validation split (so no step can read the real test split): the data's
+    own validation split when it has one apart from its test split (``DataConfig(val_fraction=...)``, or loaders
+    built by hand with images the model never trained on), else ``val_fraction`` of the training images."""
     from ..data import DataConfig, InMemoryLoader, Loaders, build_loaders
 
     if data is None:
         raise ConfigError("search needs data: pass data=build_loaders(DataConfig(...)) (or a DataConfig)")
     if isinstance(data, (dict, DataConfig)):
         data = build_loaders(data)
+    val = getattr(data, "val", None)
+    if val is not None and val is not getattr(data, "test", None) and len(getattr(val, "dataset", ())) > 0:
+        return Loaders(data.train, val, val, data.num_classes, data.input_shape)
     train = getattr(data, "train", None)
     ds = getattr(train, "dataset", None)
     if not isinstance(train, InMemoryLoader) or not hasattr(ds, "split"):
@@ -129,6 +133,8 @@ class Search:
         self.state: dict[str, dict[str, Any]] = {}
         self.epoch_s: list[float] = []  # seconds per epoch per unit of MACs ratio, of the rounds trained so far
         self.spent_before = 0.0  # seconds an interrupted run of this search had spent
+        self.timing_s: list[float] = []  # seconds to time one model (with the original), per timing call so far
+        self.eval_s: dict[str, float] = {}  # seconds the last evaluation of each trunk's candidates took
 
     # ---- time -------------------------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -136,6 +142,16 @@ class Search:
 
     def left(self) -> float:
         return self.limit_s - self.elapsed()
+
+    def reserve(self) -> float:
+        """Seconds kept for the end: the finalists and the original timed again with twice the repeats, the report
+        and its plots written (so the search ends within its time limit)."""
+        per_model = sorted(self.timing_s)[len(self.timing_s) // 2] if self.timing_s else 1.0
+        return 2 * per_model * (self.cfg.finalists + 1) + min(10.0, 0.05 * self.limit_s)
+
+    def left_for_work(self) -> float:
+        """Seconds left for probing and training rounds (the time left less :meth:`reserve`)."""
+        return self.left() - self.reserve()
 
     def clock(self) -> str:
         left = "" if math.isinf(self.limit_s) else f", {max(0.0, self.left()) / 60:.1f} min left"
@@ -203,7 +219,9 @@ class Search:
                 sizes[c.key] = int(out.size_bytes)
             if out is not None and out.macs:
                 macs[c.key] = int(out.macs)
+        t0 = time.perf_counter()
         costs = costs_of(models, self.original, self.example, self.reference, self.cfg.repeats, sizes, macs)
+        self.timing_s.append((time.perf_counter() - t0) / (len(models) + 1))
         return {k: {"costs": v, "model": models[k]} for k, v in costs.items()}
 
     def guarded(self, trunk: Trunk, work: Callable[[], Any]) -> Any:
@@ -271,22 +289,25 @@ class Search:
         return s.finetune(epochs, trunk.student)
 
     def estimate(self, trunk: Trunk, epochs: int) -> float:
-        """Seconds a round of ``epochs`` will take (from the rounds so far, scaled by MACs; 0: no estimate yet)."""
+        """Seconds a round of ``epochs`` will take: training (from the rounds so far, scaled by MACs) and the
+        evaluation of the trunk's candidates after it (as it took last time; 0: no estimate yet)."""
+        evals = self.eval_s.get(trunk.key) or (sorted(self.eval_s.values())[len(self.eval_s) // 2] if self.eval_s
+                                               else 0.0)
         if not trunk.trains or not self.epoch_s:
-            return 0.0
+            return evals
         st = self.state[trunk.key]
         probe = st.get("probe") or {}
         ratio = min((v.get("macs") or self.reference["macs"]) / self.reference["macs"] for v in probe.values()) \
             if probe and self.reference.get("macs") else 1.0
         factor = 2.5 if not trunk.probe else 1.0  # S and A phases
-        return sorted(self.epoch_s)[len(self.epoch_s) // 2] * max(ratio, 0.15) * epochs * factor
+        return sorted(self.epoch_s)[len(self.epoch_s) // 2] * max(ratio, 0.15) * epochs * factor + evals
 
     def train_round(self, trunk: Trunk, k: int) -> bool:
         """Run round ``k`` of ``trunk`` and evaluate its candidates; False when the time left does not allow it."""
         st = self.state[trunk.key]
         epochs = self.schedule(trunk)[k]
         need = self.estimate(trunk, epochs)
-        if need > self.left():
+        if need > self.left_for_work():
             self.say(f"{self.clock()} {trunk.label}: round {k + 1} ({epochs} epochs, about {need / 60:.1f} min) "
                      "does not fit in the time left; skipped")
             return False
@@ -309,7 +330,9 @@ class Search:
                 ratio = max(0.15, min((v.get("macs") or self.reference["macs"]) for v in st["probe"].values())
                             / self.reference["macs"])
             self.epoch_s.append(seconds / max(1, epochs) / ratio / (2.5 if not trunk.probe else 1.0))
+        t1 = time.perf_counter()
         self.evaluate(trunk, model, k, step, epochs, seconds)
+        self.eval_s[trunk.key] = time.perf_counter() - t1
         return True
 
     def evaluate(self, trunk: Trunk, model: nn.Module, k: int, step: Any, epochs: int, seconds: float) -> None:
@@ -354,13 +377,13 @@ class Search:
     def run_rounds(self, trunks: list[Trunk]) -> None:
         active = self.order(trunks)
         k = 0
-        while active and self.left() > 0:
+        while active and self.left_for_work() > 0:
             ran = []
             for t in active:
                 if len(self.state[t.key]["rounds"]) > k:
                     ran.append(t)  # finished before (resumed)
                     continue
-                if self.left() <= 0:
+                if self.left_for_work() <= 0:
                     break
                 if self.guarded(t, lambda: self.train_round(t, k)):
                     ran.append(t)
@@ -409,7 +432,7 @@ class Search:
 
         self.setup(overwrite)
         for t in self.trunks.values():
-            if self.left() <= 0:
+            if self.left_for_work() <= 0:
                 self.say(f"{self.clock()} out of time while probing; the rest are not tried")
                 break
             self.guarded(t, lambda: self.probe(t))
@@ -418,7 +441,7 @@ class Search:
         probed = [t for t in self.trunks.values() if t.key in self.state and not self.state[t.key].get("failed")]
         fitting = [t for t in probed if self.state[t.key]["probe"] is None
                    or any(self.fits(v) for v in self.state[t.key]["probe"].values())]
-        if not any(self.state[t.key]["probe"] is not None for t in fitting):  # nothing fits: train the closest
+        if probed and not any(self.state[t.key]["probe"] is not None for t in fitting):  # none fits: train the closest
             closest = sorted((self.excess(v), t.key) for t in probed
                              for v in (self.state[t.key]["probe"] or {}).values())
             keys = list(dict.fromkeys(k for _, k in closest))[:self.cfg.finalists]

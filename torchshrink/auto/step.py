@@ -5,11 +5,11 @@ validation split carved from the recipe's training images, and hands on the cand
 smallest accuracy drop; the search (every candidate, its report and Pareto fronts) lives in the step's folder
 (``RUN/steps/NN_auto/search``) and resumes when the recipe is run again. When nothing meets the budget the step
 stops the recipe with the sentence saying which constraint came closest and by how much (the closest candidates
-are kept in ``search/closest``). The chosen model may be int8, so only evaluate, measure and export may follow
-when the int8 family is searched.
+are kept in ``search/closest``). The chosen model may be int8 or exported to ONNX Runtime, so only evaluate, measure
+and export may follow when the int8 family or a runtime other than eager is searched.
 
 >>> from torchshrink.pipeline.registry import STEPS
->>> cfg = STEPS.get("auto").parse({"size": "200KB", "families": ["prune"]}, problems := [])
+>>> cfg = STEPS.get("auto").parse({"size": "200KB", "families": ["prune"], "runtimes": ["eager"]}, problems := [])
 >>> cfg.size, STEPS.get("auto").flag("quantizes", cfg), problems
 ('200KB', False, [])
 """
@@ -24,8 +24,9 @@ from .search import search
 
 
 def _quantizes(cfg: AutoConfig) -> bool:
-    """Whether the chosen model may be int8 (the int8 family, or a runtime that quantizes)."""
-    return cfg.wants("int8") or any(RUNTIMES.quantizes(r) for r in cfg.runtimes if RUNTIMES.problem(r) is None)
+    """Whether the chosen model may be int8 or exported (the int8 family, or a runtime other than eager: ONNX
+    Runtime's models are not trained further either)."""
+    return cfg.wants("int8") or any(r != "eager" and RUNTIMES.problem(r) is None for r in cfg.runtimes)
 
 
 @register_step("auto", AutoConfig, quantizes=_quantizes)

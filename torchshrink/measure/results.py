@@ -9,6 +9,8 @@ size_ratio, macs_ratio, speedup_b1, speedup_b64, top1_drop), and
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,6 +44,22 @@ def result_row(m: Measurement, method: str, seed: int | None, base: Measurement 
             row["speedup_train"] = c.speedup_train
     row.update(extra)
     return row
+
+
+def busy_processes(threshold: float = 5.0) -> str:
+    """What else is using the CPU (processes above ``threshold`` % in ``ps``, this one left out), for a benchmark's
+    record of the conditions it timed under."""
+    try:
+        ps = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True,
+                            text=True).stdout.splitlines()
+    except OSError:
+        return "unknown"
+    busy = []
+    for line in ps[1:10]:
+        pid, pcpu, *args = line.split()
+        if int(pid) != os.getpid() and float(pcpu) >= threshold:
+            busy.append(f"{pcpu}% {' '.join(args[:4])[:90]}")
+    return "; ".join(busy) or f"nothing else above {threshold:g}% CPU (ps, average over each process's life)"
 
 
 def bench_meta(settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
