@@ -18,11 +18,13 @@ COSTS = ("latency_b1", "latency_b64", "size", "macs")
 
 def costs_of(models: dict[str, nn.Module], original: nn.Module, example: Any, reference: dict[str, Any],
              repeats: int, size_bytes: dict[str, int] | None = None,
-             macs: dict[str, int] | None = None) -> dict[str, dict[str, float | None]]:
+             macs: dict[str, int] | None = None, batch64: bool = True) -> dict[str, dict[str, float | None]]:
     """``{name: {latency_b1, latency_b64, size, macs, latency_ratio_b1, latency_ratio_b64}}`` of ``models``, timed
-    interleaved with ``original`` (rank 0 measures; every rank gets the numbers)."""
+    interleaved with ``original`` (rank 0 measures; every rank gets the numbers). ``batch64``: time batch 64 too
+    (a search whose budget has no batch-64 limit leaves it out: it costs most of the timing; None then)."""
     def run() -> dict[str, dict[str, float | None]]:
-        from ..measure import measure_many
+        from ..deploy.base import timing_block
+        from ..measure import latency_many, measure_many
         from ..pipeline.runner import sparse_bytes
 
         sizes = dict(size_bytes or {})
@@ -30,18 +32,21 @@ def costs_of(models: dict[str, nn.Module], original: nn.Module, example: Any, re
             sparse = sparse_bytes(m) if k not in sizes else None
             if sparse is not None:
                 sizes[k] = sparse
-        ms = measure_many({"__original__": original, **models}, example, batch_size=64, repeats=repeats,
-                          warmup=3, size_bytes=sizes, macs=macs or {})
-        base = ms["__original__"]
+        every = {"__original__": original, **models}
+        ms = measure_many(every, example, latency=False, size_bytes=sizes, macs=macs or {})
+        block = timing_block(every.values())
+        ratios: dict[str, dict[str, float]] = {}
+        for key, batch, n in (("b1", 1, repeats), ("b64", 64, max(5, repeats // 3)))[:2 if batch64 else 1]:
+            lat = latency_many(every, example, batch, n, 3, block=block)
+            base = lat["__original__"].median_ms
+            ratios[key] = {k: lat[k].median_ms / base for k in models} if base else {}
         out = {}
         for k in models:
-            m = ms[k]
-            r1 = m.latency_ms_b1 / base.latency_ms_b1 if base.latency_ms_b1 else None
-            rn = m.latency_ms_bn / base.latency_ms_bn if base.latency_ms_bn else None
+            r1, rn = ratios["b1"].get(k), ratios.get("b64", {}).get(k)
             out[k] = {"latency_ratio_b1": r1, "latency_ratio_b64": rn,
                       "latency_b1": r1 * reference["latency_b1"] if r1 is not None else None,
                       "latency_b64": rn * reference["latency_b64"] if rn is not None else None,
-                      "size": float(m.size_bytes), "macs": float(m.macs) if m.macs else None}
+                      "size": float(ms[k].size_bytes), "macs": float(ms[k].macs) if ms[k].macs else None}
         return out
 
     return procs.on_main(run)

@@ -90,7 +90,7 @@ def retime(s: Any, rows: list[dict[str, Any]]) -> dict[str, nn.Module]:
     models = {r["label"]: _model_of(s, r) for r in rows}
     sizes = {r["label"]: int(r["costs"]["size"]) for r in rows}
     macs = {r["label"]: int(r["costs"]["macs"]) for r in rows if r["costs"].get("macs")}
-    got = costs_of(models, s.original, s.example, s.reference, 2 * s.cfg.repeats, sizes, macs)
+    got = costs_of(models, s.original, s.example, s.reference, 2 * s.cfg.repeats, sizes, macs, s.batch64)
     for r in rows:
         r["costs"] = {**r["costs"], **{k: v for k, v in got[r["label"]].items() if k.startswith("latency")},
                       "retimed": True}

@@ -115,6 +115,12 @@ def trainable_copy(model: nn.Module) -> nn.Module:
     return m
 
 
+def probe_order(trunk: Trunk) -> int:
+    """Trunks are probed cheapest first: the original as it is (its tails and runtimes need no training, and often
+    meet a latency budget alone), then the original changed (pruned, factorized), then new student architectures."""
+    return 0 if not trunk.trains else 1 if trunk.source is None else 2
+
+
 class Search:
     """One search in folder ``out`` (see the module); :meth:`run` returns a :class:`SearchResult`."""
 
@@ -220,7 +226,8 @@ class Search:
             if out is not None and out.macs:
                 macs[c.key] = int(out.macs)
         t0 = time.perf_counter()
-        costs = costs_of(models, self.original, self.example, self.reference, self.cfg.repeats, sizes, macs)
+        costs = costs_of(models, self.original, self.example, self.reference, self.cfg.repeats, sizes, macs,
+                         self.batch64)
         self.timing_s.append((time.perf_counter() - t0) / (len(models) + 1))
         return {k: {"costs": v, "model": models[k]} for k, v in costs.items()}
 
@@ -411,6 +418,7 @@ class Search:
             _write(self.out / "original.json", ref)
         self.reference = ref
         self.constraints: list[Constraint] = self.cfg.constraints(ref)
+        self.batch64 = any(c.key == "latency_b64" for c in self.constraints)  # else batch 64 is not timed
         self.spent_before = 0.0
         s = Setting(self.original, self.cfg, tuple(self.example.shape[1:]))
         trunks, self.cands = generate(s)
@@ -431,13 +439,16 @@ class Search:
         from .report import finish
 
         self.setup(overwrite)
-        for t in self.trunks.values():
+        for t in sorted(self.trunks.values(), key=probe_order):
             if self.left_for_work() <= 0:
                 self.say(f"{self.clock()} out of time while probing; the rest are not tried")
                 break
             self.guarded(t, lambda: self.probe(t))
             if self.on_round is not None:
                 self.on_round(t.label, -1)
+            if not t.trains and not self.state.get(t.key, {}).get("rounds") and self.guarded(
+                    t, lambda: self.train_round(t, 0)) and self.on_round is not None:
+                self.on_round(t.label, 0)  # no training: its candidates are evaluated at once
         probed = [t for t in self.trunks.values() if t.key in self.state and not self.state[t.key].get("failed")]
         fitting = [t for t in probed if self.state[t.key]["probe"] is None
                    or any(self.fits(v) for v in self.state[t.key]["probe"].values())]
