@@ -52,6 +52,7 @@ def rows_of(s: Any) -> list[dict[str, Any]]:
         first = rounds[:1] if t.first is not None else []
         recipe = recipe_of(t, c, first + rounds[len(first):])
         status = ("failed: " + st["failed"] if st.get("failed") else "trained" if top1 is not None
+                  else "not tried (its float model fits in another runtime)" if c.key in st.get("dominated", ())
                   else "not probed (time)" if c.trunk not in s.state
                   else "over budget" if costs is not None and not s.fits(costs) else "not trained (time)")
         drop = s.reference["top1"] - top1 if top1 is not None else None

@@ -55,6 +55,13 @@ class _Runtimes:
         rt, kernel = d.get_runtime(name)
         return rt.prepare(model, example, kernel, calibration)
 
+    def quantizes(self, name: str) -> bool:
+        """Whether runtime ``name`` turns a float model into an int8 one itself."""
+        if name == "eager":
+            return False
+        d = _deploy()
+        return bool(d is not None and d.get_runtime(name)[0].quantizes)
+
 
 RUNTIMES = _Runtimes()
 

@@ -258,12 +258,30 @@ class Search:
             _save(model, self.folder(trunk) / "structure.pt")
         else:
             model = self.original
-        got = self.measure(trunk, model, cands, "probe", probe=True)
+        floats = [c for c in cands if not self.quantized(c)]
+        got = self.measure(trunk, model, floats, "probe", probe=True) if floats else {}
+        rest = [c for c in cands if self.quantized(c)]
+        if rest and any(self.fits(v["costs"], slack=0.0) for v in got.values()):
+            st["dominated"] = [c.key for c in rest]  # a float runtime of this model fits: int8 cannot drop less
+            rest = []
+        if rest:
+            got.update(self.measure(trunk, model, rest, "probe", probe=True))
         st["probe"] = {k: v["costs"] for k, v in got.items()}
         self.save_state(trunk)
         for c in cands:
+            if c.key in st.get("dominated", ()):
+                self.say(f"{self.clock()} probe {c.label}: not tried (the float model fits the budget as it runs in "
+                         "another runtime; int8 cannot lose less accuracy)")
+                continue
             self.say(f"{self.clock()} probe {c.label}: {self.fmt_costs(st['probe'][c.key])}"
                      f"{'' if self.fits(st['probe'][c.key]) else ' (over budget: not trained)'}")
+
+    @staticmethod
+    def quantized(c: Candidate) -> bool:
+        """Whether candidate ``c`` is quantized (an int8 or Deep Compression tail, or a runtime that quantizes)."""
+        from .runtimes import RUNTIMES
+
+        return bool(c.tail) or RUNTIMES.quantizes(c.runtime)
 
     # ---- constraints ------------------------------------------------------------------------------------------
     def fits(self, costs: dict[str, Any] | None, slack: float | None = None) -> bool:
@@ -344,7 +362,8 @@ class Search:
 
     def evaluate(self, trunk: Trunk, model: nn.Module, k: int, step: Any, epochs: int, seconds: float) -> None:
         st = self.state[trunk.key]
-        cands = [c for c in self.cands_of(trunk) if self.fits((st["probe"] or {}).get(c.key))]
+        cands = [c for c in self.cands_of(trunk) if self.fits((st["probe"] or {}).get(c.key))
+                 and c.key not in st.get("dominated", ())]
         got = self.measure(trunk, model, cands, f"round{k + 1}", probe=False) if st["probe"] is None else None
         if got is not None:
             st["probe"] = {kk: v["costs"] for kk, v in got.items()}  # known only now (residual pairs)
