@@ -42,15 +42,16 @@ BUDGETS = (0.5, 0.25, 0.125)
 
 
 def search_loaders(loaders, n_train: int, n_val: int):
-    """The search's data: the teacher's own ``n_train`` training images to train on, ``n_val`` other training images
-    (never seen by the teacher) to validate on, and the validation split as its test split too."""
+    """The search's data: the teacher's own ``n_train`` training images to train on and ``n_val`` other training
+    images (never seen by the teacher) to validate on (search reads only these two: it hands its steps the validation
+    split in the test split's place)."""
     full = load_dataset("fashion_mnist", "train", seed=0)
     more = full.take(n_train + n_val, seed=0)  # the same random order as the teacher's take(n_train): it extends it
     seen = loaders.train.dataset
     if not torch.equal(more.images[:n_train], seen.images):
         raise RuntimeError("the validation images are not apart from the teacher's: data order changed")
     val = InMemoryLoader(more.subset(torch.arange(n_train, n_train + n_val)), 512)
-    return Loaders(loaders.train, val, val, loaders.num_classes, loaders.input_shape)
+    return Loaders(loaders.train, val, loaders.test, loaders.num_classes, loaders.input_shape)
 
 
 def hand_made(budget: float, path: Path = Path("bench/results/distill.json")) -> dict | None:

@@ -258,14 +258,7 @@ class Search:
             _save(model, self.folder(trunk) / "structure.pt")
         else:
             model = self.original
-        floats = [c for c in cands if not self.quantized(c)]
-        got = self.measure(trunk, model, floats, "probe", probe=True) if floats else {}
-        rest = [c for c in cands if self.quantized(c)]
-        if rest and any(self.fits(v["costs"], slack=0.0) for v in got.values()):
-            st["dominated"] = [c.key for c in rest]  # a float runtime of this model fits: int8 cannot drop less
-            rest = []
-        if rest:
-            got.update(self.measure(trunk, model, rest, "probe", probe=True))
+        got = self.measure_floats_first(trunk, model, cands, "probe", probe=True)
         st["probe"] = {k: v["costs"] for k, v in got.items()}
         self.save_state(trunk)
         for c in cands:
@@ -275,6 +268,21 @@ class Search:
                 continue
             self.say(f"{self.clock()} probe {c.label}: {self.fmt_costs(st['probe'][c.key])}"
                      f"{'' if self.fits(st['probe'][c.key]) else ' (over budget: not trained)'}")
+
+    def measure_floats_first(self, trunk: Trunk, model: nn.Module, cands: list[Candidate], where: str, probe: bool
+                             ) -> dict[str, dict[str, Any]]:
+        """:meth:`measure` the float candidates, then the quantized ones only when no float one fits the budget
+        (strictly): the float model within the budget as some runtime runs it, int8 cannot lose less accuracy.
+        The quantized candidates left out are recorded in the trunk's state (``dominated``)."""
+        floats = [c for c in cands if not self.quantized(c)]
+        got = self.measure(trunk, model, floats, where, probe) if floats else {}
+        rest = [c for c in cands if self.quantized(c)]
+        if rest and any(self.fits(v["costs"], slack=0.0) for v in got.values()):
+            self.state[trunk.key]["dominated"] = [c.key for c in rest]
+            rest = []
+        if rest:
+            got.update(self.measure(trunk, model, rest, where, probe))
+        return got
 
     @staticmethod
     def quantized(c: Candidate) -> bool:
@@ -364,9 +372,11 @@ class Search:
         st = self.state[trunk.key]
         cands = [c for c in self.cands_of(trunk) if self.fits((st["probe"] or {}).get(c.key))
                  and c.key not in st.get("dominated", ())]
-        got = self.measure(trunk, model, cands, f"round{k + 1}", probe=False) if st["probe"] is None else None
-        if got is not None:
-            st["probe"] = {kk: v["costs"] for kk, v in got.items()}  # known only now (residual pairs)
+        got = None
+        if st["probe"] is None:  # costs known only now (residual pairs)
+            got = self.measure_floats_first(trunk, model, cands, f"round{k + 1}", probe=False)
+            st["probe"] = {kk: v["costs"] for kk, v in got.items()}
+            cands = [c for c in cands if c.key in got]
         evals = {}
         for c in cands:
             m = got[c.key]["model"] if got is not None else self.build(trunk, model, c, f"round{k + 1}", False)[0]
