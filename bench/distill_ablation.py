@@ -89,6 +89,14 @@ VARIANTS = {
                                                          tune_loss="dist")),
     "branch-m1+kd+s4a2+tune12dist": ("branch", 0.25, 1, R(**KD1, student_epochs=4, assistant_epochs=2,
                                                           tune_epochs=12, tune_loss="dist")),
+    "branch-m1+kd+s4a8+tune6dist": ("branch", 0.25, 1, R(**KD1, student_epochs=4, assistant_epochs=8, tune_epochs=6,
+                                                         tune_loss="dist")),
+    "branch-m1+kd+s6a6+tune6dist": ("branch", 0.25, 1, R(**KD1, student_epochs=6, assistant_epochs=6, tune_epochs=6,
+                                                         tune_loss="dist")),
+    "branch-m1+kd+s6a4+tune8dist-lr0.5": ("branch", 0.25, 1, R(**KD1, student_epochs=6, assistant_epochs=4,
+                                                               tune_epochs=8, tune_loss="dist", tune_lr=0.5)),
+    "branch-m1+kd+s4a2+tune12dist-lr0.5": ("branch", 0.25, 1, R(**KD1, student_epochs=4, assistant_epochs=2,
+                                                                tune_epochs=12, tune_loss="dist", tune_lr=0.5)),
     # DIST's loss also as the logit term of the L2 phases
     "branch-m1+dist+tune2dist": ("branch", 0.25, 1, R(kd_weight=1.0, logit_loss="dist", tune_epochs=2,
                                                       tune_loss="dist")),
@@ -112,11 +120,13 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--threads", type=int, default=1, help="torch threads of this process (one process at a time)")
     ap.add_argument("--append", action="store_true", help="keep the saved rows of variants and seeds not run now")
+    ap.add_argument("--name", default="distill_ablation", help="results file stem under --out (e.g. "
+                    "distill_ablation_screen for a one-seed screen)")
     ap.add_argument("--merge", default="", help="comma-separated result folders of runs of the same variants with "
                     "other seeds (e.g. one process per seed, --out /tmp/abl_s0 ...): write their rows together to --out")
     args = ap.parse_args()
     if args.merge:
-        merge([Path(d) for d in args.merge.split(",") if d], args.out)
+        merge([Path(d) for d in args.merge.split(",") if d], args.out, args.name)
         return
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
@@ -132,7 +142,10 @@ def main() -> None:
     c, nc, shape = loaders.input_shape[0], loaders.num_classes, loaders.input_shape
     teacher = cached_teacher(loaders, Path(args.cache), st["train_size"], st["teacher_epochs"])
     t_acc = evaluate(teacher, loaders.test)["top1"]
-    kept, commands = saved_rows(Path(args.out), names, seeds, settings) if args.append else ([], [])
+    kept, commands, before = (saved_rows(Path(args.out), names, seeds, settings, args.name) if args.append
+                              else ([], [], 0.0))
+    t_start -= 60 * before  # the elapsed time then covers the runs whose rows are kept too
+    label = "Elapsed (this invocation and the earlier ones appended to)" if before else "Elapsed (this invocation)"
     settings["commands"] = commands + [" ".join(["python"] + sys.argv)]
     rows: list[dict] = []
 
@@ -146,7 +159,8 @@ def main() -> None:
         extra = f" (S alone {row['s_alone_top1']:.2f})" if row.get("s_alone_top1") is not None else ""
         print(f"[{row['name']}] top-1 {row['top1']:.2f}{extra} in {row['train_seconds']:.0f}s", flush=True)
         mine = {(r["method"], r["seed"]) for r in rows}
-        write([r for r in kept if (r["method"], r["seed"]) not in mine] + rows, t_acc, settings, args.out, t_start)
+        write([r for r in kept if (r["method"], r["seed"]) not in mine] + rows, t_acc, settings, args.out, t_start,
+              label, name=args.name)
 
     for seed in seeds:
         for spec in [b for b in args.baselines.split(",") if b]:
@@ -182,11 +196,13 @@ def main() -> None:
             add(row)
 
 
-def merge(folders: list[Path], out: str) -> None:
-    """One results file from runs that trained different seeds with the same settings (same teacher, same data)."""
+def merge(folders: list[Path], out: str, name: str = "distill_ablation") -> None:
+    """One results file ``name`` from runs that trained different seeds or variants with the same settings (same
+    teacher, same data); each folder holds a run's ``distill_ablation.json`` (or ``<name>.json``)."""
     rows, metas, seen = [], [], {}
     for d in folders:
-        saved = json.loads((d / "distill_ablation.json").read_text())
+        f = d / f"{name}.json"
+        saved = json.loads((f if f.exists() else d / "distill_ablation.json").read_text())
         for r in saved["rows"]:
             key = (r["method"], r["seed"])
             if key in seen:  # a reference row (the plain student) trained again in another run: must be identical
@@ -206,7 +222,7 @@ def merge(folders: list[Path], out: str) -> None:
                 [" ".join(["python"] + sys.argv)]}
     write([{k: v for k, v in r.items() if k not in ("size_bytes", "latency_ms_b1", "latency_ms_b64")} for r in rows],
           first["teacher_top1"], settings, out, time.perf_counter() - 60 * sum(m["elapsed_min"] for m in metas),
-          elapsed_label=f"Summed over the {len(metas)} merged runs (they ran in parallel processes)")
+          elapsed_label=f"Summed over the {len(metas)} merged runs", name=name)
 
 
 def describe(name: str) -> dict:
@@ -219,21 +235,23 @@ def row_for(name, method, seed, model, loaders, shape, secs) -> dict:
             "params": count_params(model), "macs": count_macs(model, shape), "train_seconds": round(secs, 1)}
 
 
-def saved_rows(out: Path, names: list[str], seeds: list[int], settings: dict) -> tuple[list[dict], list[str]]:
-    """Rows of the saved results not being rerun now, and the saved commands."""
-    path = out / "distill_ablation.json"
+def saved_rows(out: Path, names: list[str], seeds: list[int], settings: dict,
+               name: str = "distill_ablation") -> tuple[list[dict], list[str], float]:
+    """Rows of the saved results not being rerun now, the saved commands and the saved elapsed minutes."""
+    path = out / f"{name}.json"
     if not path.exists():
-        return [], []
+        return [], [], 0.0
     saved = json.loads(path.read_text())
     same = {k: saved["meta"]["settings"].get(k) for k in SETTINGS}
     if same != SETTINGS:
         sys.exit(f"distill_ablation: the saved results used {same}; --append needs the same settings")
     settings["variants"] = {**saved["meta"]["settings"].get("variants", {}), **settings["variants"]}
     keep = [r for r in saved["rows"] if not (r["method"] in names and r["seed"] in seeds)]
-    return keep, saved["meta"]["settings"].get("commands", [])
+    return keep, saved["meta"]["settings"].get("commands", []), float(saved["meta"].get("elapsed_min") or 0.0)
 
 
-def write(rows, t_acc, settings, out, t_start, elapsed_label: str = "Elapsed (this invocation)") -> None:
+def write(rows, t_acc, settings, out, t_start, elapsed_label: str = "Elapsed (this invocation)",
+          name: str = "distill_ablation") -> None:
     plain = {r["seed"]: r["top1"] for r in rows if r["method"] == "student"}
     for r in rows:
         if r["seed"] in plain and t_acc > plain[r["seed"]]:
@@ -265,7 +283,7 @@ def write(rows, t_acc, settings, out, t_start, elapsed_label: str = "Elapsed (th
     lines += ["", f"Teacher top-1 {t_acc:.2f}. {elapsed_label}: {elapsed:.1f} min."]
     cols = ["name", "method", "seed", "top1", "s_alone_top1", "assistant_adds", "gap_closed_pct", "params", "macs",
             "train_seconds"]
-    write_results("distill_ablation", [{"size_bytes": None, "latency_ms_b1": None, "latency_ms_b64": None, **r}
+    write_results(name, [{"size_bytes": None, "latency_ms_b1": None, "latency_ms_b64": None, **r}
                                        for r in rows],
                   bench_meta(settings, teacher_top1=t_acc, elapsed_min=elapsed), out, columns=cols,
                   notes="\n".join(lines))
