@@ -187,7 +187,6 @@ def part_export(names: list[str]) -> None:
     from torchshrink.deploy import get_runtime
     from torchshrink.quant.ptq import _batches
 
-    torch.set_num_threads(S["threads"])
     L = loaders()
     calib = _batches(L.train, S["calib_batches"])
     example = next(iter(L.test))[0][:64]
@@ -336,16 +335,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", default="all", choices=["all", "train", "export", "time"])
     ap.add_argument("--models", default=",".join(MODELS), help="export/time only these (comma-separated names)")
+    ap.add_argument("--train-threads", type=int, default=S["threads"],
+                    help="threads of the train and export parts (the time part always times with S['threads'])")
     args = ap.parse_args()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         ap.error(f"unknown model {unknown[0]!r}; the models: {', '.join(MODELS)}")
-    torch.set_num_threads(S["threads"])
+    torch.set_num_threads(args.train_threads)
     if args.part in ("all", "train"):
         part_train()
     if args.part in ("all", "export"):
         part_export(names)
+    torch.set_num_threads(S["threads"])
     if args.part in ("all", "time"):
         part_time(names)
 
