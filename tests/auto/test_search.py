@@ -13,7 +13,7 @@ from torchshrink.engine import FitConfig, OptimConfig, fit
 from torchshrink.errors import ConfigError
 from torchshrink.models import create_model
 
-FAST = {"max_epochs": 1, "repeats": 3, "finalists": 2, "runtimes": ["eager"]}
+FAST = {"max_epochs": 1, "repeats": 3, "finalists": 2, "runtimes": ["eager"], "stop_when_lossless": False}
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +143,20 @@ def test_the_original_exported_to_a_faster_runtime_is_a_candidate(trained, tmp_p
     x = next(iter(L.val))[0][:4]
     saved = load_model(tmp_path / "rt" / "model.pt")  # the exported model, as it was measured
     assert torch.allclose(saved(x), model(x), atol=1e-4)
+
+
+def test_the_search_ends_when_the_original_exported_loses_nothing(trained, tmp_path):
+    # the original as ONNX Runtime runs it is within the latency budget with its own accuracy: no candidate can
+    # lose less, so nothing is trained and the pruned trunks are not even built
+    pytest.importorskip("onnxruntime")
+    model, L = trained
+    cfg = AutoConfig(latency_b1="0.6x", max_drop=0.5, families=["runtime", "prune"], val_fraction=0.25,
+                     **{**FAST, "runtimes": ["eager", "onnxruntime"], "stop_when_lossless": True})
+    r = search(model, cfg, L, out=tmp_path / "ll", quiet=True)
+    assert r.chosen is not None and r.chosen["label"] == "original @ onnxruntime", r.message
+    pruned = [row for row in r.rows if row["family"] == "prune"]
+    assert pruned and all(row["val_top1"] is None and row["status"].startswith("not tried") for row in pruned)
+    assert not (tmp_path / "ll" / "candidates" / "prune_m0.5").exists()
 
 
 def test_the_data_s_own_validation_split_is_used(trained, tmp_path):

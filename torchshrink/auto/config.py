@@ -44,7 +44,9 @@ class AutoConfig(Budget):
     one that applies); ``runtimes`` the runtimes each candidate is measured in (the original model too: it may
     meet a latency budget as it is, exported); ``val_fraction`` the share of the training images held out for
     validation when the data has no validation split of its own; ``repeats`` timed runs per
-    latency; ``finalists`` the best candidates timed again at the end before one is chosen.
+    latency; ``finalists`` the best candidates timed again at the end before one is chosen; ``stop_when_lossless``:
+    end the search as soon as the original itself (exported to a faster runtime, say) meets the budget with no
+    validation accuracy lost, since no candidate can lose less.
     """
 
     HELP: ClassVar[dict[str, str]] = {
@@ -62,6 +64,8 @@ class AutoConfig(Budget):
         "distiller": "how candidates learn from the original (kd, ...; '' for cross-entropy)",
         "tolerance": "a candidate this much over a cost limit is still trained (timing noise); the choice is strict",
         "repeats": "timed runs per latency measurement", "finalists": "best candidates timed again before choosing",
+        "stop_when_lossless": "end the search once the original itself, only exported or converted (no training), "
+                              "meets the budget with no validation accuracy lost: no candidate can lose less",
         "runtimes": "runtimes each candidate is measured in (eager: PyTorch; default: eager and the ONNX Runtime "
                     "ones this install has)"}
 
@@ -80,6 +84,7 @@ class AutoConfig(Budget):
     repeats: int = 30
     finalists: int = 3
     runtimes: list[str] = field(default_factory=default_runtimes)
+    stop_when_lossless: bool = True
 
     def validate(self) -> list[str]:
         from .families import FAMILIES

@@ -43,6 +43,7 @@ class SearchResult:
 def rows_of(s: Any) -> list[dict[str, Any]]:
     """One row per candidate from the search's saved state."""
     rows = []
+    settled = s.cfg.stop_when_lossless and s.lossless() is not None
     for c in s.cands:
         t = s.trunks[c.trunk]
         st = s.state.get(t.key, {})
@@ -53,7 +54,8 @@ def rows_of(s: Any) -> list[dict[str, Any]]:
         recipe = recipe_of(t, c, first + rounds[len(first):])
         status = ("failed: " + st["failed"] if st.get("failed") else "trained" if top1 is not None
                   else "not tried (its float model fits in another runtime)" if c.key in st.get("dominated", ())
-                  else "not probed (time)" if c.trunk not in s.state
+                  else ("not tried (the original met the budget losing nothing)" if settled else "not probed (time)")
+                  if c.trunk not in s.state
                   else "over budget" if costs is not None and not s.fits(costs) else "not trained (time)")
         drop = s.reference["top1"] - top1 if top1 is not None else None
         rows.append({"label": c.label, "family": c.family, "runtime": c.runtime, "trunk": t.label, "status": status,

@@ -410,6 +410,20 @@ class Search:
             return -max(fitting) if fitting else min(self.excess(v) for v in probe.values())
         return sorted(trunks, key=key)
 
+    def lossless(self) -> str | None:
+        """The label of a candidate of the untrained original (exported, converted) within every cost limit
+        (strictly) whose validation top-1 is no lower than the original's, or None."""
+        for t in self.trunks.values():
+            st = self.state.get(t.key, {})
+            if t.trains or not st.get("evals"):
+                continue
+            for c in self.cands_of(t):
+                top1, costs = st["evals"].get(c.key), (st.get("probe") or {}).get(c.key)
+                if top1 is not None and costs is not None and top1 >= self.reference["top1"] \
+                        and self.fits(costs, slack=0.0):
+                    return c.label
+        return None
+
     def run_rounds(self, trunks: list[Trunk]) -> None:
         active = self.order(trunks)
         k = 0
@@ -478,6 +492,10 @@ class Search:
             if not t.trains and not self.state.get(t.key, {}).get("rounds") and self.guarded(
                     t, lambda: self.train_round(t, 0)) and self.on_round is not None:
                 self.on_round(t.label, 0)  # no training: its candidates are evaluated at once
+            if self.cfg.stop_when_lossless and self.lossless():
+                self.say(f"{self.clock()} {self.lossless()} meets the budget with no validation accuracy lost and no "
+                         "training: no candidate can lose less, so the search ends here (stop_when_lossless)")
+                return finish(self)
         probed = [t for t in self.trunks.values() if t.key in self.state and not self.state[t.key].get("failed")]
         fitting = [t for t in probed if self.state[t.key]["probe"] is None
                    or any(self.fits(v) for v in self.state[t.key]["probe"].values())]
