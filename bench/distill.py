@@ -264,9 +264,9 @@ def control_name(best: str, epochs: int) -> str:
     """``<best>@<E>``: the best baseline trained for E epochs, E the residual default's epochs in total."""
     from torchshrink.distill import residual_config
 
-    cfg = residual_config("residual")[0]
-    e_a = cfg.assistant_epochs or max(1, round(cfg.assistant_scale * epochs))
-    return f"{best}@{(cfg.student_epochs or epochs) + e_a + cfg.tune_epochs + cfg.head_epochs}"
+    cfg, split = residual_config("residual")
+    sched = cfg.schedule(epochs)
+    return f"{best}@{sched['student'] + split['assistants'] * sched['assistant'] + sched['tune'] + sched['head']}"
 
 
 def _load_rows(path: Path, key: str) -> dict[str, dict]:
@@ -443,11 +443,13 @@ def write(rows: list[dict], settings: dict, out: str, elapsed=None, timing: dict
         if old.exists():
             prev = json.loads(old.read_text())
             by = {r["name"]: r for r in prev["rows"]}
+            kept = 0
             for r in rows:
                 o = by.get(r["name"])
                 if o and o.get("size_bytes") == r.get("size_bytes") and o.get("top1") == r.get("top1"):
                     r["latency_ms_b1"], r["latency_ms_b64"] = o.get("latency_ms_b1"), o.get("latency_ms_b64")
-            timing = prev["meta"].get("timing")
+                    kept += r["latency_ms_b1"] is not None
+            timing = prev["meta"].get("timing") if kept else None  # no saved timing describes these models
     summ, checks = summarize(rows)
     f = lambda v, spec=".2f": "-" if v is None else format(v, spec)  # noqa: E731
     t = summ.get("teacher", {})

@@ -124,9 +124,12 @@ def main() -> None:
                     "distill_ablation_screen for a one-seed screen)")
     ap.add_argument("--merge", default="", help="comma-separated result folders of runs of the same variants with "
                     "other seeds (e.g. one process per seed, --out /tmp/abl_s0 ...): write their rows together to --out")
+    ap.add_argument("--rename", default="", help="with --merge: OLD=NEW,... gives the rows of variant OLD the name NEW "
+                    "(e.g. default=branch-m1+kd+tune2 once the default has changed; the config recorded is kept)")
     args = ap.parse_args()
     if args.merge:
-        merge([Path(d) for d in args.merge.split(",") if d], args.out, args.name)
+        renames = dict(p.split("=", 1) for p in args.rename.split(",") if p)
+        merge([Path(d) for d in args.merge.split(",") if d], args.out, args.name, renames)
         return
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
@@ -196,7 +199,7 @@ def main() -> None:
             add(row)
 
 
-def merge(folders: list[Path], out: str, name: str = "distill_ablation") -> None:
+def merge(folders: list[Path], out: str, name: str = "distill_ablation", renames: dict[str, str] | None = None) -> None:
     """One results file ``name`` from runs that trained different seeds or variants with the same settings (same
     teacher, same data); each folder holds a run's ``distill_ablation.json`` (or ``<name>.json``)."""
     rows, metas, seen = [], [], {}
@@ -204,6 +207,9 @@ def merge(folders: list[Path], out: str, name: str = "distill_ablation") -> None
         f = d / f"{name}.json"
         saved = json.loads((f if f.exists() else d / "distill_ablation.json").read_text())
         for r in saved["rows"]:
+            new = (renames or {}).get(r["method"])
+            if new:  # a variant under its new name (its config stays recorded under that name in the settings)
+                r = {**r, "method": new, "name": f"{new}/s{r['seed']}"}
             key = (r["method"], r["seed"])
             if key in seen:  # a reference row (the plain student) trained again in another run: must be identical
                 if abs(seen[key]["top1"] - r["top1"]) > 1e-6:
@@ -212,6 +218,8 @@ def merge(folders: list[Path], out: str, name: str = "distill_ablation") -> None
                 continue
             seen[key] = r
             rows.append(r)
+        variants = saved["meta"]["settings"]["variants"]
+        saved["meta"]["settings"]["variants"] = {(renames or {}).get(k, k): v for k, v in variants.items()}
         metas.append(saved["meta"])
     first = metas[0]
     if any({k: m["settings"].get(k) for k in SETTINGS} != {k: first["settings"].get(k) for k in SETTINGS}

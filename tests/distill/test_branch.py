@@ -158,6 +158,8 @@ def test_default_method_choices_are_recorded_in_the_saved_model(tmp_path):
     assert meta["method"] == "residual" and meta["split"]["design"] == DEFAULT_SPLIT["design"]
     want = {**DEFAULT.__dict__, "tune_epochs": 1, "assistant_epochs": 1}
     assert meta["config"] == want
+    assert meta["config"]["tune_loss"] == DEFAULT.tune_loss and meta["config"]["tune_lr"] == DEFAULT.tune_lr
+    assert [p[:2] for p in meta["phases"]] == [["student", 1], ["assistant", 1], ["tune", 1]]
     assert meta["split"]["assistants"] and meta["split"]["pair_macs"] == meta["split"]["budget_macs"]
 
 
@@ -198,3 +200,21 @@ def test_tune_loss_reaches_the_schedule_and_the_method_options():
     assert tune.logit == "dist" and phases[0][1]().logit == "kd"
     assert DistillConfig(method="residual", tune_loss="dist").residual_config().tune_loss == "dist"
     assert DistillConfig(method="residual", tune_loss="kl").validate()
+
+
+def test_phase_lengths_as_fractions_of_the_epochs():
+    """student_scale/assistant_scale/tune_scale set the phases' lengths when their epochs are 0; epochs win."""
+    from torchshrink.distill.method import DistillConfig
+    from torchshrink.distill.residual import _phases
+
+    t = teacher()
+    pair = branch(t, (0.25, 0.125))
+    cfg = ResidualConfig(kd_weight=1.0, student_scale=0.5, assistant_scale=0.25, tune_scale=1.5)
+    assert [(p[0], p[2]) for p in _phases(pair, t, cfg, 8, SHAPE, None)] == \
+        [("student", 4), ("assistant1", 2), ("assistant2", 2), ("tune", 12)]
+    assert cfg.schedule(6) == {"student": 3, "assistant": 2, "tune": 9, "head": 0}
+    assert ResidualConfig(tune_scale=1.5, tune_epochs=3, student_epochs=5).schedule(8)["tune"] == 3
+    assert ResidualConfig().schedule(8) == {"student": 8, "assistant": 8, "tune": 0, "head": 0}  # the paper's M.1
+    assert ResidualConfig(student_scale=0).validate() and ResidualConfig(tune_scale=-1).validate()
+    over = DistillConfig(method="residual", tune_scale=0.0, tune_epochs=0).residual_config().schedule(8)
+    assert over["tune"] == 0  # the fine-tuning switched off by its scale

@@ -37,8 +37,9 @@ from .registry import DISTILLERS, check_options, make_distiller
 from .residual import ResidualConfig
 from .rkd import distill_residual, residual_config, residual_methods
 
-RESIDUAL_KEYS = ("mode", "base", "design", "budget", "assistants", "assistant_epochs", "tune_epochs", "head_epochs",
-                 "feature_weight", "ce_weight", "lambda_s", "kd_weight", "logit_loss", "tune_loss")
+RESIDUAL_KEYS = ("mode", "base", "design", "budget", "assistants", "student_epochs", "assistant_epochs", "tune_epochs",
+                 "head_epochs", "student_scale", "assistant_scale", "tune_scale", "tune_lr", "feature_weight",
+                 "ce_weight", "lambda_s", "kd_weight", "logit_loss", "tune_loss")
 
 
 @dataclass
@@ -50,6 +51,8 @@ class DistillConfig(TrainSettings):
     at batch 1 and 64), ``assistant_ratio`` (A's MACs / S's), ``assistants`` (several, each learning what the
     previous ones left), ``mode`` m1|m2|m3, ``base`` (how S learns in m1: l2 or a baseline), ``assistant_epochs``,
     ``tune_epochs`` (S + A + classifier fine-tuned together), ``head_epochs`` (the classifier alone, CE),
+    ``student_epochs``; or the phases' lengths as fractions of ``epochs`` (``student_scale``, ``assistant_scale``,
+    ``tune_scale``), ``tune_lr`` (the fine-tuning's learning rate as a fraction of ``lr``),
     ``feature_weight`` (of the L2 feature losses), ``ce_weight`` (CE on the summed prediction, m3 and m1/l2),
     ``lambda_s`` (m3), ``kd_weight`` (KD through the classifier in every L2 phase), ``logit_loss`` and
     ``tune_loss`` (that term's loss and the fine-tuning's: kd or dist); ``split`` (false: the full
@@ -67,7 +70,12 @@ class DistillConfig(TrainSettings):
         "design": "residual: branch (S and A inside the student's layers, fused back) or separate (two networks)",
         "budget": "residual: split by counted MACs (macs) or also by latency measured against the student (latency)",
         "assistants": "residual: number of assistants (branch design)",
-        "tune_epochs": "residual: fine-tune S + A + classifier together afterwards",
+        "tune_epochs": "residual: epochs of the joint fine-tuning of S + A + classifier (0: tune_scale x epochs)",
+        "student_epochs": "residual: epochs of S's stage (0: student_scale x epochs)",
+        "student_scale": "residual: S's stage as a fraction of epochs", "assistant_scale": "residual: each "
+        "assistant's stage as a fraction of epochs", "tune_scale": "residual: the joint fine-tuning as a fraction of "
+        "epochs (0 with tune_epochs 0: none)", "tune_lr": "residual: the fine-tuning's learning rate as a fraction "
+        "of lr",
         "logit_loss": "residual: the logit term of the L2 phases, kd or dist",
         "tune_loss": "residual: the logit loss of the joint fine-tuning, kd or dist"}
 
@@ -80,9 +88,14 @@ class DistillConfig(TrainSettings):
     budget: str | None = None
     assistant_ratio: float | None = None
     assistants: int | None = None
+    student_epochs: int | None = None
     assistant_epochs: int | None = None
     tune_epochs: int | None = None
     head_epochs: int | None = None
+    student_scale: float | None = None
+    assistant_scale: float | None = None
+    tune_scale: float | None = None
+    tune_lr: float | None = None
     feature_weight: float | None = None
     ce_weight: float | None = None
     lambda_s: float | None = None

@@ -5,8 +5,9 @@ record (what was chosen and measured, stored in the saved model file's metadata)
 Methods (:func:`residual_methods`):
 
 - ``residual``: :data:`~torchshrink.distill.residual.DEFAULT` on the split :data:`~.residual.DEFAULT_SPLIT`
-  (M.1 with the KD term and a short joint fine-tuning, S and A inside the student's own layers; measured against
-  the baselines in ``bench/distill.py``, ``docs/residual_kd.md`` has the numbers);
+  (M.1 with the KD term in short stages, then a joint fine-tuning of S + A + classifier with DIST's loss, S and A
+  inside the student's own layers; measured against the baselines in ``bench/distill.py``, ``docs/residual_kd.md``
+  has the numbers);
 - ``residual-m1``: the paper's M.1 (L2 only, the teacher's classifier frozen); ``residual-m2``, ``residual-m3``;
 - ``residual+<baseline>`` (``residual+dist``, ``residual+kd+ls``, ...): ``residual`` with S trained by that
   registered baseline in stage 1.
