@@ -31,3 +31,17 @@ def test_static_int8_calibrates_on_keyword_inputs():
     q = quantize_ptq(m, batches, PTQConfig(observer="minmax"))
     out = q(**batches[0])
     assert out.shape == (4, 3) and (out - m(**batches[0])).abs().max() < 0.2
+
+
+def test_static_int8_takes_the_calibration_batches_it_read_before():
+    # the batches read once (``_batches``: what the deploy runtimes calibrate on) calibrate quantize_ptq as they are
+    from torchshrink.quant.ptq import _batches
+
+    torch.manual_seed(0)
+    m = create_model("resnet8", num_classes=3, in_channels=1, width=0.5).eval()
+    loader = [(torch.randn(4, 1, 16, 16), torch.zeros(4, dtype=torch.long)) for _ in range(3)]
+    read = _batches(loader, 3)
+    a = quantize_ptq(m, read, PTQConfig(observer="minmax", calib_batches=3))
+    b = quantize_ptq(m, loader, PTQConfig(observer="minmax", calib_batches=3))
+    x = loader[0][0]
+    assert torch.equal(a(x), b(x))

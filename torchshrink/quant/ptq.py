@@ -130,7 +130,9 @@ def make_qconfig(observer: str = "histogram", per_channel: bool = True, engine: 
 
 def calibration_input(b: Any) -> Example:
     """The model input of one calibration batch: a tensor, the first item of ``(inputs, labels)``, or a dict of
-    tensors (keyword inputs); uint8 images become float."""
+    tensors (keyword inputs), or one already read (an :class:`Example`); uint8 images become float."""
+    if isinstance(b, Example):
+        return b
     if isinstance(b, (tuple, list)) and b and isinstance(b[0], (dict, torch.Tensor)):
         b = b[0]
     if isinstance(b, dict):
