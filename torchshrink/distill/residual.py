@@ -457,8 +457,7 @@ def train_residual(pair: nn.Module, teacher: nn.Module, train_loader: Any, val_l
     with requires_grad_kept(teacher):  # hand the teacher back as it came (phases froze it)
         for name, task, epochs, lr_scale in phases:
             task = task()
-            optim = dataclasses.replace(fit_cfg.optim, lr=fit_cfg.optim.lr * lr_scale)
-            c = dataclasses.replace(fit_cfg, epochs=epochs, optim=optim)
+            c = phase_fit_config(fit_cfg, epochs, lr_scale)
             res = fit_fn(task, train_loader, val_loader, c, out_dir=(Path(out_dir) / name) if out_dir else None,
                          progress=progress, desc=f"rkd-{cfg.mode}:{name}")
             record.append((name, epochs, res.seconds_per_epoch))
@@ -469,6 +468,21 @@ def train_residual(pair: nn.Module, teacher: nn.Module, train_loader: Any, val_l
     _set_trainable(pair, [pair])
     pair.eval()
     return {"phases": record, "seconds": time.perf_counter() - t0}
+
+
+def phase_fit_config(fit_cfg: FitConfig, epochs: int, lr_scale: float = 1.0) -> FitConfig:
+    """``fit_cfg`` for one phase of ``epochs``: the learning rate times ``lr_scale``, and a step schedule's milestones
+    (given for the fit config's epochs) scaled to the phase's length, so every phase decays as the whole would.
+
+    >>> from torchshrink.engine import OptimConfig
+    >>> f = FitConfig(epochs=240, optim=OptimConfig(lr=0.05, schedule="step", milestones=[150, 180, 210]))
+    >>> c = phase_fit_config(f, 120, 0.5)
+    >>> c.epochs, c.optim.lr, c.optim.milestones
+    (120, 0.025, [75, 90, 105])
+    """
+    ms = [max(1, round(m * epochs / max(1, fit_cfg.epochs))) for m in fit_cfg.optim.milestones]
+    optim = dataclasses.replace(fit_cfg.optim, lr=fit_cfg.optim.lr * lr_scale, milestones=ms)
+    return dataclasses.replace(fit_cfg, epochs=epochs, optim=optim)
 
 
 def _phases(pair: nn.Module, teacher: nn.Module, cfg: ResidualConfig, epochs: int, input_shape: Sequence[int],
