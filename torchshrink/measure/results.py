@@ -48,18 +48,24 @@ def result_row(m: Measurement, method: str, seed: int | None, base: Measurement 
 
 def busy_processes(threshold: float = 5.0) -> str:
     """What else is using the CPU (processes above ``threshold`` % in ``ps``, this one left out), for a benchmark's
-    record of the conditions it timed under."""
+    record of the conditions it timed under. Stopped processes (``kill -STOP``, state T) are not running: they are
+    named apart as paused, whatever their average."""
     try:
-        ps = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True,
+        ps = subprocess.run(["ps", "-eo", "pid,stat,pcpu,args", "--sort=-pcpu"], capture_output=True,
                             text=True).stdout.splitlines()
     except OSError:
         return "unknown"
-    busy = []
-    for line in ps[1:10]:
-        pid, pcpu, *args = line.split()
-        if int(pid) != os.getpid() and float(pcpu) >= threshold:
+    busy, paused = [], 0
+    for line in ps[1:]:
+        pid, stat, pcpu, *args = line.split()
+        if int(pid) == os.getpid() or float(pcpu) < threshold:
+            continue
+        if stat.startswith("T"):
+            paused += 1
+        elif len(busy) < 8:
             busy.append(f"{pcpu}% {' '.join(args[:4])[:90]}")
-    return "; ".join(busy) or f"nothing else above {threshold:g}% CPU (ps, average over each process's life)"
+    text = "; ".join(busy) or f"nothing else above {threshold:g}% CPU (ps, average over each process's life)"
+    return text + (f"; {paused} other process(es) paused (stopped) meanwhile" if paused else "")
 
 
 def bench_meta(settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
