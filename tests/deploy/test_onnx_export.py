@@ -155,6 +155,22 @@ def test_onnxruntime_int8_is_close_to_the_float_model_and_survives_its_file(acti
     assert back.artifact_bytes() < 0.5 * len(deploy(m, x, "onnxruntime")[0].onnx_bytes())  # int8 weights: smaller
 
 
+@pytest.mark.parametrize("activations", ["u8", "s8"])
+def test_onnxruntime_int8_calibrates_on_batches_in_every_form(activations):
+    # tensors, (inputs, labels) pairs and the Example objects the calibration reader hands the runtimes (what
+    # bench/deploy and choose_runtime pass) calibrate to the same scales, so the same outputs
+    from torchshrink.quant.ptq import _batches
+
+    m = base()
+    torch.manual_seed(3)
+    calib = [torch.randn(8, *SHAPE) for _ in range(2)]
+    forms = {"tensors": calib, "pairs": [(x, torch.zeros(8, dtype=torch.long)) for x in calib],
+             "examples": _batches([(x, torch.zeros(8, dtype=torch.long)) for x in calib], 2)}
+    outs = {k: deploy(m, calib[0], f"onnxruntime-int8/{activations}", calibration=v)[0](calib[1])
+            for k, v in forms.items()}
+    assert torch.equal(outs["pairs"], outs["tensors"]) and torch.equal(outs["examples"], outs["tensors"])
+
+
 def test_a_model_that_cannot_export_says_what_to_use_instead():
     from torchshrink.errors import TorchshrinkError
     from torchshrink.quant import PTQConfig, quantize_ptq

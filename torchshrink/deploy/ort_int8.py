@@ -31,14 +31,20 @@ from .onnx_model import INPUT, OnnxModel, export_onnx, onnx_deployed, onnx_missi
 from .ort_float import onnx_metadata, onnx_snippet
 
 
-def quantize_onnx(data: bytes, calibration: Sequence[torch.Tensor], activations: str = "u8",
+def quantize_onnx(data: bytes, calibration: Sequence[Any], activations: str = "u8",
                   per_channel: bool = True) -> bytes:
-    """Static QDQ int8 quantization of float ONNX bytes ``data`` with ONNX Runtime's quantizer."""
+    """Static QDQ int8 quantization of float ONNX bytes ``data`` with ONNX Runtime's quantizer; ``calibration``
+    holds batches in any form :func:`torchshrink.quant.ptq.calibration_input` reads (tensors, ``(inputs, labels)``
+    pairs, :class:`~torchshrink.inputs.Example` objects)."""
     from onnxruntime import quantization as oq
+
+    from ..quant.ptq import calibration_input
+
+    feeds = [{INPUT: calibration_input(b).first.detach().cpu().float().numpy()} for b in calibration]
 
     class Reader(oq.CalibrationDataReader):
         def __init__(self) -> None:
-            self.it = iter([{INPUT: b.detach().cpu().float().numpy()} for b in calibration])
+            self.it = iter(feeds)
 
         def get_next(self):
             return next(self.it, None)
