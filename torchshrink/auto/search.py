@@ -492,8 +492,9 @@ class Search:
             if not t.trains and not self.state.get(t.key, {}).get("rounds") and self.guarded(
                     t, lambda: self.train_round(t, 0)) and self.on_round is not None:
                 self.on_round(t.label, 0)  # no training: its candidates are evaluated at once
-            if self.cfg.stop_when_lossless and self.lossless():
-                self.say(f"{self.clock()} {self.lossless()} meets the budget with no validation accuracy lost and no "
+            settled = self.lossless() if self.cfg.stop_when_lossless else None
+            if settled:
+                self.say(f"{self.clock()} {settled} meets the budget with no validation accuracy lost and no "
                          "training: no candidate can lose less, so the search ends here (stop_when_lossless)")
                 return finish(self)
         probed = [t for t in self.trunks.values() if t.key in self.state and not self.state[t.key].get("failed")]
