@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
 from torchshrink.deploy import candidates_for, deploy, runtime_of  # noqa: E402
+from torchshrink.deploy.base import timing_block  # noqa: E402
 from torchshrink.deploy.choose import fastest  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
 from torchshrink.measure import bench_meta, latency_many, write_results  # noqa: E402
@@ -55,7 +56,7 @@ S = {"data": "fashion_mnist", "train_size": 6000, "test_size": 2000, "val_fracti
      "seed": 0, "threads": 2, "calib_batches": 8, "max_top1_drop": 1.0, "int8_model_engine": "onednn",
      "resnet8x4_epochs": 6, "vgg_epochs": 8, "vgg_width": 0.5, "recover_epochs": 3, "recover_lr": 0.01, "lr": 0.05,
      "teacher_epochs": 8, "student_epochs": 6, "residual_split_ratio": 0.25,
-     "repeats_b1": 100, "repeats_b64": 30, "block": 3, "auto_repeats_b1": 60, "auto_repeats_b64": 30}
+     "repeats_b1": 50, "repeats_b64": 10, "auto_repeats_b1": 30, "auto_repeats_b64": 8}  # repeats: rounds
 MODELS = {  # name -> (benchmark it comes from, compression method)
     "resnet8x4": ("quant", "float"),
     "resnet8x4 int8": ("quant", "int8 ptq (torch.ao, onednn)"),
@@ -236,7 +237,7 @@ def _auto(models: dict, acc: dict, name: str, example: torch.Tensor, int8: bool,
     ref = acc[name][acc["own_runtime"][name]]["val_top1"]
     keep = {t: m for t, m in models.items() if ref - acc[name][t]["val_top1"] <= S["max_top1_drop"]
             and (not int8 or t.startswith(("torch-int8", "onnxruntime-int8")) or name in FLOAT_OF)}
-    return fastest(keep, example, batch, repeats, warmup=5, threads=S["threads"], block=S["block"])[0]
+    return fastest(keep, example, batch, repeats, warmup=5, threads=S["threads"])[0]
 
 
 def part_time(names: list[str]) -> None:
@@ -258,8 +259,9 @@ def part_time(names: list[str]) -> None:
             cands = {t: m for t, m in models.items() if t != "eager (float model)"}
             picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
             picks[f"auto_int8_b{batch}"] = _auto(cands, acc, name, example, True, batch, reps)
+        plan = timing_block(models.values())
         lat = {b: latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"], real=True,
-                               block=S["block"]) for b in (1, 64)}
+                               block=plan) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
         eager[name] = (lat[1][ref].median_ms, lat[64][ref].median_ms)
         fast = {b: min(v.median_ms for k, v in lat[b].items() if k != "eager (float model)") for b in (1, 64)}
@@ -311,9 +313,10 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
                       onnxruntime=__import__("onnxruntime").__version__, auto_within_5pct=ok)
     table = ["| model | batch | auto picks | its latency / the fastest's | the fastest |", "|---|---|---|---|---|"]
     table += [f"| {c['model']} | {c['batch']} | {c['auto']} | {c['vs_fastest']:.3f} | {c['fastest']} |" for c in checks]
-    notes = ("Each model is timed in every runtime that runs it, interleaved (round-robin, each runtime 3 calls in a "
-             "row per round, the first untimed: a deployed model has its runtime to itself), 2 threads, on 64 test "
-             "images; speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
+    notes = ("Each model is timed in every runtime that runs it, interleaved (rounds in a new order each, each "
+             "runtime's turn 30 ms of sleep then 6 calls in a row, the first 2 untimed, so that the previous "
+             "runtime's threads have stopped spin-waiting: a deployed model has its runtime to itself; "
+             f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64), 2 threads, on 64 test images; speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
              "against its float ResNet-8x4). top1: test images after export, each model reloaded from its saved "
              "file. auto_b1/auto_b64: the runtime `auto` picks (validation top-1 within 1 point of eager, then "
              "timed on its own at that batch), auto_int8_*: among the int8 runtimes; vs_fastest: latency / the "

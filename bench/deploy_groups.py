@@ -1,7 +1,7 @@
 """Diagnostic for bench/deploy.py: does a runtime's batch-1 latency depend on which runtimes it is timed beside?
 
 Times one model's saved deployed versions (``bench/deploy.py --part export`` writes them) at batch 1 in groups,
-each group interleaved as bench/deploy.py times (blocks of 3 calls, the first untimed): the ONNX Runtime ones
+each group interleaved as bench/deploy.py times (torchshrink.deploy.base.timing_block): the ONNX Runtime ones
 alone, every runtime together, the ONNX Runtime ones alone again, and each PyTorch int8 engine alone and both
 together (they share one global engine setting). Prints the median ms of each runtime in each group; writes nothing.
 
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deploy import CACHE, S, loaders, slug  # noqa: E402
+from torchshrink.deploy.base import timing_block  # noqa: E402
 from torchshrink.measure import latency_many  # noqa: E402
 from torchshrink.models import load_model  # noqa: E402
 
@@ -42,8 +43,8 @@ def main() -> None:
     groups = [("ONNX Runtime alone", ORT), ("all together", names), ("ONNX Runtime alone again", ORT)]
     groups += [(f"{t} alone", [t]) for t in TORCH_INT8] + [("both torch int8 engines", TORCH_INT8)]
     for label, keys in groups:
-        lat = latency_many({k: models[k] for k in keys}, x, 1, args.repeats, 10, S["threads"], block=S["block"],
-                           real=True)
+        group = {k: models[k] for k in keys}
+        lat = latency_many(group, x, 1, args.repeats, 10, S["threads"], block=timing_block(group.values()), real=True)
         print(f"{label:28s}" + "  ".join(f"{k} {v.median_ms:.3f}" for k, v in lat.items()), flush=True)
 
 

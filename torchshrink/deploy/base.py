@@ -21,7 +21,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..models.files import MODEL_TRANSFORMS, record_transform
 from ..registry import Registry
-from ..measure.latency import batch_of  # noqa: F401  (re-exported: deploy code builds timing batches with it)
+from ..measure.latency import Interleave, batch_of  # noqa: F401  (re-exported: deploy code builds timing batches with it)
 
 RUNTIMES = Registry("runtime")
 
@@ -209,8 +209,15 @@ def runtime_of(model: nn.Module) -> str:
     return "eager"
 
 
-def timing_block(models: Iterable[nn.Module]) -> int:
-    """How many calls in a row each model gets per round of an interleaved timing: 3 (the first untimed) when the
-    models run in more than one thread pool (PyTorch's and ONNX Runtime's), else 1."""
+def timing_block(models: Iterable[nn.Module]) -> Interleave:
+    """How an interleaved timing takes turns among ``models`` (:class:`~torchshrink.measure.latency.Interleave`):
+    when they run in more than one thread pool (PyTorch's, ONNX Runtime's: each ONNX Runtime session has its own),
+    each model's turn starts after a 30 ms sleep, its first 2 calls untimed, then 4 timed, in a new order each
+    round: the previous pool's threads spin-wait after its last call and would share the cores with the next
+    runtime's first calls. Else one call per turn, in a fixed order.
+
+    >>> timing_block([nn.Linear(2, 2), nn.ReLU()])
+    Interleave(block=1, untimed=0, settle=0.0, shuffle=False)
+    """
     pools = {getattr(m, "thread_pool", "torch") for m in models}
-    return 3 if len(pools) > 1 else 1
+    return Interleave(block=6, untimed=2, settle=0.03, shuffle=True) if len(pools) > 1 else Interleave()

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, TorchshrinkError
-from ..measure.latency import latency_many
+from ..measure.latency import Interleave, latency_many
 from ..quant.ptq import register_int8_chooser
 from .base import RUNTIMES, all_targets, get_runtime, is_quantized, runtime_of, split_target, timing_block
 
@@ -112,7 +112,7 @@ def _first_line(e: BaseException) -> str:
 def choose_runtime(model: nn.Module, example: torch.Tensor, calibration: Sequence[torch.Tensor] | None = None,
                    val: Iterable | None = None, candidates: Sequence[str] | None = None, batch_size: int = 1,
                    max_top1_drop: float = 1.0, threads: int | None = None, repeats: int = 20, warmup: int = 10,
-                   val_batches: int | None = None, int8: bool = False, block: int | None = None,
+                   val_batches: int | None = None, int8: bool = False, block: int | Interleave | None = None,
                    **options: Any) -> tuple[nn.Module, RuntimeChoice]:
     """Prepare ``model`` for each candidate target, refuse those whose top-1 after export on ``val`` falls more than
     ``max_top1_drop`` points below the model's own, time the rest interleaved on ``batch_size`` rows of ``example``
@@ -122,8 +122,10 @@ def choose_runtime(model: nn.Module, example: torch.Tensor, calibration: Sequenc
     ``candidates``: targets such as ``"onnxruntime-int8/u8"`` (default: every one that runs the model here, only
     the int8 ones with ``int8=True``); ``calibration``: batches for the runtimes that quantize; ``options`` go to
     them (``observer``, ``per_channel``). Without ``val`` accuracy is not checked. One candidate is prepared and
-    checked but not timed. ``block``: calls of each candidate in a row per round, the first untimed (default 3
-    when the candidates run in different thread pools, see :func:`~torchshrink.measure.latency.latency_many`).
+    checked but not timed. ``block``: how the timing takes turns among the candidates, an int or an
+    :class:`~torchshrink.measure.latency.Interleave` (default :func:`~torchshrink.deploy.base.timing_block`'s:
+    when they run in different thread pools, a sleep and 2 untimed calls at each turn, a new order each round);
+    ``repeats`` counts rounds.
     ``model`` is left unchanged.
     """
     if batch_size < 1 or repeats < 1:
@@ -188,7 +190,7 @@ NEAR_TIE = 0.15  # runtimes within this fraction of the fastest are timed again 
 
 
 def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: int = 1, repeats: int = 20,
-            warmup: int = 10, threads: int | None = None, block: int | None = None,
+            warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
             near: float = NEAR_TIE) -> tuple[str, dict[str, float], int]:
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
     median ms, the thread count). What ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
@@ -196,8 +198,8 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
     Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and that second
     timing decides: a first timing of few repeats (large batches) can put a runtime 10-15% ahead by chance.
     """
-    block = timing_block(prepared.values()) if block is None else block
-    lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=block, real=True)
+    plan = timing_block(prepared.values()) if block is None else block
+    lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True)
     ms = {k: v.median_ms for k, v in lat.items()}
     top = min(ms.values())
     close = {k: prepared[k] for k in prepared if ms[k] <= top * (1 + near)}

@@ -6,6 +6,7 @@ Timings on shared machines are noisy; :func:`latency_many` measures several mode
 from __future__ import annotations
 
 import copy
+import random
 import statistics
 import time
 from contextlib import contextmanager
@@ -40,6 +41,42 @@ def fixed_threads(threads: int | None) -> Iterator[int]:
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(old)
+
+
+@dataclass(frozen=True)
+class Interleave:
+    """How :func:`latency_many` takes turns among models. Each round every model gets ``block`` calls in a row,
+    the first ``untimed`` of them not timed, after ``settle`` seconds of sleep; ``shuffle``: the models' order is
+    drawn anew each round (seeded), so that no model always follows the same one.
+
+    Models in different runtimes have different thread pools, and a pool's idle threads spin-wait for a while
+    after its last call (ONNX Runtime's for over 10 ms on a 2-core CPU): the next runtime's first calls then share
+    the cores with them (a torch int8 ResNet-8 pair took 14 ms on its first call after ONNX Runtime, 1.4 ms
+    from the third on). Sleeping ``settle`` and leaving the first calls untimed measures each model as it runs
+    deployed, alone in its runtime.
+
+    >>> Interleave(block=6, untimed=2).timed
+    4
+    """
+
+    block: int = 1
+    untimed: int = 0
+    settle: float = 0.0
+    shuffle: bool = False
+
+    def __post_init__(self) -> None:
+        if self.block < 1 or not 0 <= self.untimed < self.block or self.settle < 0:
+            raise ValueError(f"Interleave needs block >= 1, 0 <= untimed < block and settle >= 0; got {self}")
+
+    @property
+    def timed(self) -> int:
+        """Calls timed per model per round."""
+        return self.block - self.untimed
+
+    @classmethod
+    def of(cls, block: "int | Interleave") -> "Interleave":
+        """``block`` as an Interleave: an int ``n > 1`` is ``n`` calls in a row with the first untimed."""
+        return block if isinstance(block, Interleave) else cls(block, 1 if block > 1 else 0)
 
 
 def _summary(times: list[float], batch_size: int, threads: int) -> Latency:
@@ -77,7 +114,7 @@ def batch_of(example: ExampleLike, n: int) -> Any:
 
 def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size: int = 1, repeats: int = 30,
                  warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
-                 min_seconds: float = 0.0, channels_last: bool = False, block: int = 1,
+                 min_seconds: float = 0.0, channels_last: bool = False, block: int | Interleave = 1,
                  real: bool = False) -> dict[str, Latency]:
     """Latency of each model on ``example`` at ``batch_size``, measured round-robin so all see the same conditions.
 
@@ -87,7 +124,8 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
     are timed by the same loop with the same ``threads``. ``block > 1`` runs each model ``block`` times in a row
     per round and times all but the first: models in different runtimes have different thread pools, and the first
     call after a switch pays for the other pool's threads still winding down, which a deployed model, alone in its
-    runtime, does not (``repeats`` then counts rounds, each giving ``block - 1`` times).
+    runtime, does not (``repeats`` then counts rounds, each giving ``block - 1`` times). An :class:`Interleave`
+    sets the calls in a row, how many go untimed, a sleep before each model's turn and a new order each round.
 
     ``channels_last=True`` times copies of the models and an input in the channels-last memory format (NHWC),
     the layout oneDNN's CPU kernels work in; the default is PyTorch's NCHW, as a model comes.
@@ -111,15 +149,19 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
             for t in timers.values():
                 t()
         times: dict[str, list[float]] = {k: [] for k in models}
+        plan, order, rng = Interleave.of(block), list(timers), random.Random(0)
         t_start = time.perf_counter()
         r = 0
         while r < repeats or time.perf_counter() - t_start < min_seconds:
-            for k, t in timers.items():
-                if block > 1:
+            if plan.shuffle:
+                rng.shuffle(order)
+            for k in order:
+                t = timers[k]
+                if plan.settle:
+                    time.sleep(plan.settle)  # the previous model's runtime: its threads stop spin-waiting
+                for _ in range(plan.untimed):
                     t()  # the switch from the previous model's runtime: not timed
-                    times[k].extend(t() for _ in range(block - 1))
-                else:
-                    times[k].append(t())
+                times[k].extend(t() for _ in range(plan.timed))
             r += 1
     return {k: _summary(v, batch_size, n_threads) for k, v in times.items()}
 

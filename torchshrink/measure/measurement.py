@@ -16,7 +16,7 @@ import torch.nn as nn
 from ..inputs import ExampleLike, as_example, model_device
 from .counts import bytes_in_memory, bytes_on_disk, count_nonzero, count_nonzero_of, count_params
 from .flops import forward_count
-from .latency import latency_many
+from .latency import Interleave, latency_many
 
 
 @dataclass
@@ -63,7 +63,7 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
                  device: str | torch.device = "cpu", size_bytes: dict[str, int] | None = None,
                  macs: dict[str, int] | None = None, train_time_per_epoch_s: dict[str, float] | None = None,
                  latency: bool = True, repeats_bn: int | None = None,
-                 channels_last: bool = False, block: int | None = None, real: bool = False) -> dict[str, Measurement]:
+                 channels_last: bool = False, block: int | Interleave | None = None, real: bool = False) -> dict[str, Measurement]:
     """Measure several models on ``example`` (a tensor, tuple/dict of tensors, or an input shape); their latencies
     are timed interleaved so the ratios are fair.
 
@@ -73,7 +73,8 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
     whose MACs could not be counted (:meth:`Measurement.notes` says both in words). Batch ``batch_size``
     is timed ``repeats_bn`` times (default a third of ``repeats``, at least 5); ``channels_last`` times the
     models in the NHWC memory format; ``block`` and ``real`` as in :func:`~torchshrink.measure.latency.latency_many`
-    (``block`` default: 3 when the models run in different thread pools, PyTorch's and ONNX Runtime's, else 1).
+    (``block`` default: :func:`~torchshrink.deploy.base.timing_block`'s, a sleep and untimed calls at each turn
+    when the models run in different thread pools, PyTorch's and ONNX Runtime's, else 1).
     """
     from ..checks import check_example, check_module
     from ..deploy.base import Deployed, runtime_of, timing_block

@@ -1,0 +1,79 @@
+"""Interleaved timing: untimed calls at each turn, a sleep before it, a new order each round."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+import torch.nn as nn
+
+from torchshrink.deploy.base import timing_block
+from torchshrink.measure import Interleave, latency_many
+
+
+class Log(nn.Module):
+    """Records the order of its calls in a shared list."""
+
+    def __init__(self, name: str, calls: list) -> None:
+        super().__init__()
+        self.name, self.calls = name, calls
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((self.name, time.perf_counter()))
+        return x
+
+
+def test_untimed_calls_are_made_but_not_counted():
+    calls: list = []
+    models = {k: Log(k, calls) for k in "abc"}
+    lat = latency_many(models, (4,), repeats=5, warmup=0, block=Interleave(block=4, untimed=3))
+    assert {k: v.repeats for k, v in lat.items()} == {"a": 5, "b": 5, "c": 5}  # 1 timed call a turn
+    assert len(calls) == 3 * 5 * 4
+    names = [n for n, _ in calls]
+    assert all(len(set(names[i:i + 4])) == 1 for i in range(0, len(names), 4))  # a turn's calls are in a row
+
+
+def test_shuffle_changes_the_order_between_rounds_and_a_fixed_plan_does_not():
+    def orders(plan: Interleave) -> set:
+        calls: list = []
+        latency_many({k: Log(k, calls) for k in "abcd"}, (4,), repeats=8, warmup=0, block=plan)
+        names = [n for n, _ in calls][::plan.block]
+        return {tuple(names[i:i + 4]) for i in range(0, len(names), 4)}
+
+    assert orders(Interleave(block=2, untimed=1)) == {tuple("abcd")}
+    shuffled = orders(Interleave(block=2, untimed=1, shuffle=True))
+    assert len(shuffled) > 1 and all(sorted(o) == list("abcd") for o in shuffled)
+
+
+def test_settle_sleeps_before_each_turn():
+    calls: list = []
+    latency_many({k: Log(k, calls) for k in "ab"}, (4,), repeats=3, warmup=0,
+                 block=Interleave(block=2, untimed=1, settle=0.02))
+    starts = [t for i, (_, t) in enumerate(calls) if i % 2 == 0]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.02
+
+
+@pytest.mark.parametrize("bad", [dict(block=0), dict(block=2, untimed=2), dict(block=2, settle=-1.0)])
+def test_a_bad_plan_is_refused(bad):
+    with pytest.raises(ValueError, match="Interleave needs"):
+        Interleave(**bad)
+
+
+def test_an_int_block_leaves_the_first_call_untimed():
+    assert Interleave.of(3) == Interleave(block=3, untimed=1)
+    assert Interleave.of(1) == Interleave()
+
+
+def test_each_onnx_runtime_session_counts_as_a_pool_of_its_own():
+    pytest.importorskip("onnxruntime")
+    from torchshrink.deploy import get_runtime
+
+    m = nn.Sequential(nn.Linear(4, 4)).eval()
+    x = torch.randn(2, 4)
+    rt, kernel = get_runtime("onnxruntime")
+    a, b = rt.prepare(m, x, kernel), rt.prepare(m, x, kernel)
+    assert timing_block([m, nn.ReLU()]) == Interleave()  # one pool: PyTorch's
+    plan = timing_block([a, b])  # two ONNX Runtime sessions, two pools
+    assert plan.untimed >= 1 and plan.settle > 0 and plan.shuffle
+    assert timing_block([m, a]) == plan
