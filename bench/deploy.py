@@ -56,7 +56,7 @@ S = {"data": "fashion_mnist", "train_size": 6000, "test_size": 2000, "val_fracti
      "seed": 0, "threads": 2, "calib_batches": 8, "max_top1_drop": 1.0, "int8_model_engine": "onednn",
      "resnet8x4_epochs": 6, "vgg_epochs": 8, "vgg_width": 0.5, "recover_epochs": 3, "recover_lr": 0.01, "lr": 0.05,
      "teacher_epochs": 8, "student_epochs": 6, "residual_split_ratio": 0.25,
-     "repeats_b1": 50, "repeats_b64": 10, "auto_repeats_b1": 30, "auto_repeats_b64": 8}  # repeats: rounds
+     "repeats_b1": 50, "repeats_b64": 20, "auto_repeats_b1": 30, "auto_repeats_b64": 10}  # repeats: rounds
 MODELS = {  # name -> (benchmark it comes from, compression method)
     "resnet8x4": ("quant", "float"),
     "resnet8x4 int8": ("quant", "int8 ptq (torch.ao, onednn)"),

@@ -77,3 +77,12 @@ def test_each_onnx_runtime_session_counts_as_a_pool_of_its_own():
     plan = timing_block([a, b])  # two ONNX Runtime sessions, two pools
     assert plan.untimed >= 1 and plan.settle > 0 and plan.shuffle
     assert timing_block([m, a]) == plan
+
+
+def test_samples_pool_a_second_timing_with_the_first():
+    samples: dict = {}
+    models = {"a": nn.Linear(4, 4), "b": nn.Linear(4, 2)}
+    latency_many(models, (4,), repeats=3, warmup=0, samples=samples)
+    again = latency_many({"a": models["a"]}, (4,), repeats=5, warmup=0, samples=samples)
+    assert len(samples["a"]) == 8 and len(samples["b"]) == 3
+    assert again["a"].repeats == 8 and set(again) == {"a"}

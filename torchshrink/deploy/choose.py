@@ -195,17 +195,19 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
     median ms, the thread count). What ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
 
-    Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and that second
-    timing decides: a first timing of few repeats (large batches) can put a runtime 10-15% ahead by chance.
+    Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and both
+    timings together decide: a first timing of few repeats (large batches) can put a runtime 10-15% ahead by chance.
     """
     plan = timing_block(prepared.values()) if block is None else block
-    lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True)
+    samples: dict[str, list[float]] = {}
+    lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True, samples=samples)
     ms = {k: v.median_ms for k, v in lat.items()}
     top = min(ms.values())
     close = {k: prepared[k] for k in prepared if ms[k] <= top * (1 + near)}
     if len(close) > 1:
         again = latency_many(close, example, batch_size, 2 * repeats, warmup, threads,
-                             block=timing_block(close.values()) if block is None else block, real=True)
+                             block=timing_block(close.values()) if block is None else block, real=True,
+                             samples=samples)
         ms.update({k: v.median_ms for k, v in again.items()})
     best = min(close if len(close) > 1 else ms, key=ms.get)
     return best, ms, next(iter(lat.values())).threads

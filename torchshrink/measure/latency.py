@@ -115,7 +115,7 @@ def batch_of(example: ExampleLike, n: int) -> Any:
 def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size: int = 1, repeats: int = 30,
                  warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
                  min_seconds: float = 0.0, channels_last: bool = False, block: int | Interleave = 1,
-                 real: bool = False) -> dict[str, Latency]:
+                 real: bool = False, samples: dict[str, list[float]] | None = None) -> dict[str, Latency]:
     """Latency of each model on ``example`` at ``batch_size``, measured round-robin so all see the same conditions.
 
     ``example`` is a tensor, a tuple or dict of tensors, or an input shape (see :mod:`torchshrink.inputs`); its
@@ -126,6 +126,8 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
     call after a switch pays for the other pool's threads still winding down, which a deployed model, alone in its
     runtime, does not (``repeats`` then counts rounds, each giving ``block - 1`` times). An :class:`Interleave`
     sets the calls in a row, how many go untimed, a sleep before each model's turn and a new order each round.
+    ``samples``: a dict that keeps each model's timed calls (seconds) from one call of ``latency_many`` to the
+    next; each summary then covers all of them (a second timing pooled with a first).
 
     ``channels_last=True`` times copies of the models and an input in the channels-last memory format (NHWC),
     the layout oneDNN's CPU kernels work in; the default is PyTorch's NCHW, as a model comes.
@@ -148,7 +150,9 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
         for _ in range(warmup):
             for t in timers.values():
                 t()
-        times: dict[str, list[float]] = {k: [] for k in models}
+        times: dict[str, list[float]] = samples if samples is not None else {}
+        for k in models:
+            times.setdefault(k, [])
         plan, order, rng = Interleave.of(block), list(timers), random.Random(0)
         t_start = time.perf_counter()
         r = 0
@@ -163,7 +167,7 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
                     t()  # the switch from the previous model's runtime: not timed
                 times[k].extend(t() for _ in range(plan.timed))
             r += 1
-    return {k: _summary(v, batch_size, n_threads) for k, v in times.items()}
+    return {k: _summary(times[k], batch_size, n_threads) for k in models}
 
 
 def measure_latency(model: nn.Module, example: ExampleLike, batch_size: int = 1, repeats: int = 30,
