@@ -31,6 +31,7 @@ import argparse
 import copy
 import json
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -260,8 +261,10 @@ def part_time(names: list[str]) -> None:
             picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
             picks[f"auto_int8_b{batch}"] = _auto(cands, acc, name, example, True, batch, reps)
         plan = timing_block(models.values())
+        samples: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
         lat = {b: latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"], real=True,
-                               block=plan) for b in (1, 64)}
+                               block=plan, samples=samples[b]) for b in (1, 64)}
+        halves = {b: _halves(samples[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
         eager[name] = (lat[1][ref].median_ms, lat[64][ref].median_ms)
         fast = {b: min(v.median_ms for k, v in lat[b].items() if k != "eager (float model)") for b in (1, 64)}
@@ -273,6 +276,7 @@ def part_time(names: list[str]) -> None:
                          "latency_ms_b1": b1, "latency_ms_b64": b64,
                          "speedup_b1": eager[name][0] / b1, "speedup_b64": eager[name][1] / b64,
                          "vs_fastest_b1": b1 / fast[1], "vs_fastest_b64": b64 / fast[64],
+                         "vs_fastest_halves_b1": halves[1][t], "vs_fastest_halves_b64": halves[64][t],
                          "auto_b1": picks["auto_b1"] == t, "auto_b64": picks["auto_b64"] == t,
                          "auto_int8_b1": picks["auto_int8_b1"] == t, "auto_int8_b64": picks["auto_int8_b64"] == t,
                          "size_bytes": r["size_bytes"], "params": None, "macs": None,
@@ -283,6 +287,18 @@ def part_time(names: list[str]) -> None:
         log(f"  auto picks {picks}")
         _counts(rows, name, example)
     _write(rows, names, load_before, (time.perf_counter() - t_start) / 60)
+
+
+def _halves(samples: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Each runtime's latency / the fastest's, on the first half of the table's rounds and on the second: how far
+    the table itself reproduces its own ranking (the samples are in round order; the float reference is left out)."""
+    out: dict[str, list[float]] = {k: [] for k in samples}
+    for half in (0, 1):
+        med = {k: statistics.median(v[:len(v) // 2] if half == 0 else v[len(v) // 2:]) for k, v in samples.items()}
+        top = min(m for k, m in med.items() if k != "eager (float model)")
+        for k in samples:
+            out[k].append(round(med[k] / top, 3))
+    return out
 
 
 def _counts(rows: list, name: str, example: torch.Tensor) -> None:
@@ -303,26 +319,37 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
         for b in (1, 64):
             pick = next((r for r in rs if r[f"auto_b{b}"]), None)
             if pick:
+                fast = min(rs, key=lambda r: r[f"latency_ms_b{b}"])
                 checks.append({"model": name, "batch": b, "auto": pick["runtime"], "vs_fastest": pick[f"vs_fastest_b{b}"],
-                               "within_5pct": pick[f"vs_fastest_b{b}"] <= 1.05,
-                               "fastest": min(rs, key=lambda r: r[f"latency_ms_b{b}"])["runtime"]})
+                               "within_5pct": pick[f"vs_fastest_b{b}"] <= 1.05, "fastest": fast["runtime"],
+                               "halves": pick[f"vs_fastest_halves_b{b}"],
+                               "fastest_halves": fast[f"vs_fastest_halves_b{b}"]})
+                checks[-1]["miss_in_both_halves"] = min(checks[-1]["halves"]) > 1.05
     ok = all(c["within_5pct"] for c in checks)
+    n_ok, n_rep = sum(c["within_5pct"] for c in checks), sum(c["miss_in_both_halves"] for c in checks)
     meta = bench_meta(S, minutes=round(minutes, 1), load_average_before=[round(x, 2) for x in load_before],
                       load_average_after=[round(x, 2) for x in os.getloadavg()], running_meanwhile=busy_processes(),
                       omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "(unset: OpenMP's default)"),
-                      onnxruntime=__import__("onnxruntime").__version__, auto_within_5pct=ok)
-    table = ["| model | batch | auto picks | its latency / the fastest's | the fastest |", "|---|---|---|---|---|"]
-    table += [f"| {c['model']} | {c['batch']} | {c['auto']} | {c['vs_fastest']:.3f} | {c['fastest']} |" for c in checks]
+                      onnxruntime=__import__("onnxruntime").__version__, auto_within_5pct=ok,
+                      auto_within_5pct_count=f"{n_ok} of {len(checks)}", auto_checks=checks)
+    table = ["| model | batch | auto picks | its latency / the fastest's | in the first / second half of the rounds | "
+             "the fastest | the fastest's, in the halves |", "|---|---|---|---|---|---|---|"]
+    table += [f"| {c['model']} | {c['batch']} | {c['auto']} | {c['vs_fastest']:.3f} | {c['halves'][0]:.3f} / "
+              f"{c['halves'][1]:.3f} | {c['fastest']} | {c['fastest_halves'][0]:.3f} / {c['fastest_halves'][1]:.3f} |"
+              for c in checks]
     notes = ("Each model is timed in every runtime that runs it, interleaved (rounds in a new order each, each "
              "runtime's turn 30 ms of sleep then 6 calls in a row, the first 2 untimed, so that the previous "
              "runtime's threads have stopped spin-waiting: a deployed model has its runtime to itself; "
-             f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64), 2 threads, on 64 test images; speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
+             f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64), 2 threads, on 64 test images; "
+             "speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
              "against its float ResNet-8x4). top1: test images after export, each model reloaded from its saved "
              "file. auto_b1/auto_b64: the runtime `auto` picks (validation top-1 within 1 point of eager, then "
              "timed on its own at that batch), auto_int8_*: among the int8 runtimes; vs_fastest: latency / the "
-             "fastest runtime's for that model in this table. " + ("Every auto pick is within 5% of the fastest."
-                                                                     if ok else "NOT every auto pick is within 5% of "
-                                                                     "the fastest (below).")
+             "fastest runtime's for that model in this table; the halves: the same ratios on the first and on "
+             "the second half of the table's rounds alone, i.e. how well the table reproduces its own ranking. "
+             + ("Every auto pick is within 5% of the fastest." if ok else
+                f"NOT every auto pick is within 5% of the fastest: {n_ok} of {len(checks)} are (below); of the "
+                f"others, {n_rep} are more than 5% slower in both halves of the table.")
              + f"\n\nTimed with load average {load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after "
              f"(2 cores); running meanwhile: {meta['running_meanwhile']}; OMP_WAIT_POLICY {meta['omp_wait_policy']}."
              "\n\n" + "\n".join(table))
@@ -331,7 +358,8 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
     write_results("deploy", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=notes)
     log(f"wrote bench/results/deploy.json and .md; auto within 5% of the fastest everywhere: {ok}")
     for c in checks:
-        log(f"  {c['model']:16s} b{c['batch']:<3d} auto {c['auto']:22s} {c['vs_fastest']:.3f}x the fastest ({c['fastest']})")
+        log(f"  {c['model']:16s} b{c['batch']:<3d} auto {c['auto']:22s} {c['vs_fastest']:.3f}x the fastest ({c['fastest']}); "
+            f"halves {c['halves'][0]:.3f} / {c['halves'][1]:.3f}")
 
 
 def main() -> None:
