@@ -377,7 +377,8 @@ def _finish(report: Report, model: nn.Module, example: Example, t0: float) -> Re
     from .measure.counts import count_params
 
     report.model = model
-    report.params_after = count_params(model)
+    own = model.counts() if callable(getattr(model, "counts", None)) else None  # a deployed model (ONNX Runtime)
+    report.params_after = own["params"] if own and own.get("params") is not None else count_params(model)
     if report.macs_after is None:
         report.macs_after = _count_macs(model, example) if not report.metrics.get("quantized") else report.macs_before
     report.seconds = time.perf_counter() - t0

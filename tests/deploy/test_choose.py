@@ -167,3 +167,17 @@ def test_near_ties_are_timed_again_before_one_is_kept():
     first = slow.calls  # timed once: far behind the fastest
     assert first == 1 + 5
     assert a.calls == b.calls == first + 1 + 10  # the two within 15% of each other: timed again, twice the repeats
+
+
+def test_a_quantize_report_counts_the_parameters_of_a_model_that_went_to_onnx_runtime():
+    pytest.importorskip("onnxruntime")
+    from torchshrink.compress import compress_
+    from torchshrink.measure import count_params
+
+    torch.manual_seed(0)
+    m = create_model("resnet8", num_classes=3, in_channels=1).eval()
+    before = count_params(m)
+    xs = [(torch.randn(8, 1, 16, 16), torch.randint(0, 3, (8,))) for _ in range(2)]
+    rep = compress_(m, PTQConfig(engine="onnxruntime-int8/u8", observer="minmax", calib_batches=2), xs[0][0], data=xs)
+    assert runtime_of(rep.model) == "onnxruntime-int8/u8"
+    assert rep.params_after == before  # the weights live in the ONNX bytes, not in torch parameters
