@@ -374,10 +374,11 @@ def _count_macs(model: nn.Module, example: Example) -> int | None:
 
 def _finish(report: Report, model: nn.Module, example: Example, t0: float) -> Report:
     """Fill in the whole-model counts after a method changed ``model``."""
+    from .deploy.base import Deployed
     from .measure.counts import count_params
 
     report.model = model
-    own = model.counts() if callable(getattr(model, "counts", None)) else None  # a deployed model (ONNX Runtime)
+    own = model.counts() if isinstance(model, Deployed) else None  # ONNX Runtime's weights live in its bytes
     report.params_after = own["params"] if own and own.get("params") is not None else count_params(model)
     if report.macs_after is None:
         report.macs_after = _count_macs(model, example) if not report.metrics.get("quantized") else report.macs_before

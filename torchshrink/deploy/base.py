@@ -21,7 +21,8 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..models.files import MODEL_TRANSFORMS, record_transform
 from ..registry import Registry
-from ..measure.latency import Interleave, batch_of  # noqa: F401  (re-exported: deploy code builds timing batches with it)
+from ..measure.latency import Interleave
+from ..measure.latency import batch_of  # noqa: F401  (re-exported: deploy code builds timing batches with it)
 
 RUNTIMES = Registry("runtime")
 

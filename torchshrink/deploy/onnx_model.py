@@ -188,7 +188,8 @@ class OnnxModel(Deployed):
 
     @property
     def thread_pool(self) -> str:
-        """Each ONNX Runtime session has a thread pool of its own (see :func:`~torchshrink.deploy.base.timing_block`)."""
+        """Each ONNX Runtime session has a thread pool of its own (see
+        :func:`~torchshrink.deploy.base.timing_block`)."""
         return f"onnxruntime:{id(self)}"
 
     def __init__(self, data: bytes | int, runtime: str, kernel: str = "", counts: dict[str, Any] | None = None) -> None:

@@ -15,7 +15,7 @@ from .measurement import Measurement, machine_info, measure, measure_many
 from .results import bench_meta, result_row, write_results
 from .table import fmt_bytes, fmt_count, format_table, markdown_table
 
-__all__ = ["Comparison", "Interleave", "Latency", "Measurement", "bench_meta", "bytes_in_memory", "bytes_on_disk", "compare",
-           "compression_rate", "count_flops", "count_macs", "count_nonzero", "count_params", "fmt_bytes", "fmt_count",
+__all__ = ["Comparison", "Interleave", "Latency", "Measurement", "bench_meta", "bytes_in_memory", "bytes_on_disk",
+           "compare", "compression_rate", "count_flops", "count_macs", "count_nonzero", "count_params", "fmt_bytes", "fmt_count",
            "format_table", "latency_many", "machine_info", "markdown_table", "measure", "measure_latency",
            "measure_many", "result_row", "space_saving", "write_results"]

@@ -63,7 +63,8 @@ def measure_many(models: dict[str, nn.Module], example: ExampleLike, loader: Ite
                  device: str | torch.device = "cpu", size_bytes: dict[str, int] | None = None,
                  macs: dict[str, int] | None = None, train_time_per_epoch_s: dict[str, float] | None = None,
                  latency: bool = True, repeats_bn: int | None = None,
-                 channels_last: bool = False, block: int | Interleave | None = None, real: bool = False) -> dict[str, Measurement]:
+                 channels_last: bool = False, block: int | Interleave | None = None,
+                 real: bool = False) -> dict[str, Measurement]:
     """Measure several models on ``example`` (a tensor, tuple/dict of tensors, or an input shape); their latencies
     are timed interleaved so the ratios are fair.
 
