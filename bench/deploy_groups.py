@@ -5,12 +5,25 @@ each group interleaved as bench/deploy.py times (torchshrink.deploy.base.timing_
 alone, every runtime together, the ONNX Runtime ones alone again, and each PyTorch int8 engine alone and both
 together (they share one global engine setting). Prints the median ms of each runtime in each group; writes nothing.
 
+``--after-switch``: instead, the cost of switching runtimes. Each runtime in turn gets 16 calls in a row, in rounds,
+right after the previous one's last call, or after a sleep (``--settle`` seconds): the median ms of each call
+position shows how long the previous runtime's spin-waiting threads slow the next one down (run it again with
+``OMP_WAIT_POLICY=PASSIVE`` to see them gone).
+
+``--passes N``: instead, how well a ranking reproduces: the runtimes named in ``--runtimes`` timed at ``--batch``
+as bench/deploy.py times its table (``--repeats`` rounds), N times in a row; prints each pass's medians and order.
+
     .venv/bin/python bench/deploy_groups.py --model "residual pair"
+    .venv/bin/python bench/deploy_groups.py --model "residual pair" --after-switch [--settle 0.03]
+    .venv/bin/python bench/deploy_groups.py --model "vgg11 sparse" --passes 6 --repeats 30 \
+        --runtimes onnxruntime-int8/u8,onnxruntime-int8/s8,onnxruntime-int8/torch
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -27,19 +40,56 @@ ORT = ["onnxruntime", "onnxruntime-int8/u8", "onnxruntime-int8/torch"]
 TORCH_INT8 = ["torch-int8/onednn", "torch-int8/x86"]
 
 
+def after_switch(models: dict, x: torch.Tensor, calls: int = 16, rounds: int = 30, settle: float = 0.0) -> None:
+    """Print, for each runtime, the median ms of its 1st, 2nd, ... call after the previous runtime's turn."""
+    with torch.inference_mode():
+        for m in models.values():
+            for _ in range(10):
+                m(x)
+        times = {k: [[] for _ in range(calls)] for k in models}
+        for _ in range(rounds):
+            for k, m in models.items():
+                if settle:
+                    time.sleep(settle)
+                for i in range(calls):
+                    t0 = time.perf_counter()
+                    m(x)
+                    times[k][i].append(time.perf_counter() - t0)
+    for k, per_call in times.items():
+        print(f"{k:24s}" + " ".join(f"{1000 * statistics.median(v):.2f}" for v in per_call), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="residual pair")
     ap.add_argument("--repeats", type=int, default=100)
+    ap.add_argument("--after-switch", action="store_true", help="time each call position after a runtime switch")
+    ap.add_argument("--settle", type=float, default=0.0, help="--after-switch: seconds of sleep before each turn")
+    ap.add_argument("--passes", type=int, default=0, help="time --runtimes this many times in a row")
+    ap.add_argument("--runtimes", default=",".join(ORT), help="--passes: the runtimes (comma-separated)")
+    ap.add_argument("--batch", type=int, default=1, help="--passes: the batch size")
     args = ap.parse_args()
     torch.set_num_threads(S["threads"])
-    names = ORT + TORCH_INT8 + ["eager"]
+    names = [r.strip() for r in args.runtimes.split(",")] if args.passes else ORT + TORCH_INT8 + ["eager"]
     files = {n: CACHE / "deployed" / f"{slug(args.model)}__{slug(n)}.pt" for n in names}
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         sys.exit(f"bench/deploy_groups.py: {missing[0]} does not exist; run bench/deploy.py --part export first")
     models = {n: load_model(f).eval() for n, f in files.items()}
     x = next(iter(loaders().test))[0][:1]  # one test image, as bench/deploy.py times batch 1
+    if args.passes:
+        x = next(iter(loaders().test))[0][:64]
+        for p in range(args.passes):
+            lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"],
+                               block=timing_block(models.values()), real=True)
+            ms = {k: v.median_ms for k, v in lat.items()}
+            print(f"pass {p + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in ms.items())
+                  + "  | order: " + " < ".join(sorted(ms, key=ms.get)), flush=True)
+        return
+    if args.after_switch:
+        order = ["eager"] + ORT[:2] + TORCH_INT8[::-1]  # torch x86 right after an ONNX Runtime session
+        print(f"median ms of call 1..16 after the previous runtime's turn (sleep {args.settle:g} s before each turn)")
+        return after_switch({k: models[k] for k in order}, x, settle=args.settle)
     groups = [("ONNX Runtime alone", ORT), ("all together", names), ("ONNX Runtime alone again", ORT)]
     groups += [(f"{t} alone", [t]) for t in TORCH_INT8] + [("both torch int8 engines", TORCH_INT8)]
     for label, keys in groups:

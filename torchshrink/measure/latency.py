@@ -51,9 +51,9 @@ class Interleave:
 
     Models in different runtimes have different thread pools, and a pool's idle threads spin-wait for a while
     after its last call (ONNX Runtime's for over 10 ms on a 2-core CPU): the next runtime's first calls then share
-    the cores with them (a torch int8 ResNet-8 pair took 14 ms on its first call after ONNX Runtime, 1.4 ms
-    from the third on). Sleeping ``settle`` and leaving the first calls untimed measures each model as it runs
-    deployed, alone in its runtime.
+    the cores with them (a torch int8 ResNet-8 pair took 8.4 ms on its first call after ONNX Runtime, about 2 ms
+    once its turn had gone on; ``bench/deploy_groups.py --after-switch``). Sleeping ``settle`` and leaving the
+    first calls untimed measures each model as it runs deployed, alone in its runtime.
 
     >>> Interleave(block=6, untimed=2).timed
     4
