@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 from torchshrink.data import DataConfig, build_loaders  # noqa: E402
 from torchshrink.deploy import candidates_for, deploy, runtime_of  # noqa: E402
 from torchshrink.deploy.base import timing_block  # noqa: E402
-from torchshrink.deploy.choose import fastest  # noqa: E402
+from torchshrink.deploy.choose import fastest, time_near_ties  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
-from torchshrink.measure import bench_meta, latency_many, write_results  # noqa: E402
+from torchshrink.measure import bench_meta, latency_many, summarize, write_results  # noqa: E402
 from torchshrink.measure.results import busy_processes  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
@@ -57,7 +57,7 @@ S = {"data": "fashion_mnist", "train_size": 6000, "test_size": 2000, "val_fracti
      "seed": 0, "threads": 2, "calib_batches": 8, "max_top1_drop": 1.0, "int8_model_engine": "onednn",
      "resnet8x4_epochs": 6, "vgg_epochs": 8, "vgg_width": 0.5, "recover_epochs": 3, "recover_lr": 0.01, "lr": 0.05,
      "teacher_epochs": 8, "student_epochs": 6, "residual_split_ratio": 0.25,
-     "repeats_b1": 50, "repeats_b64": 20, "auto_repeats_b1": 30, "auto_repeats_b64": 10}  # repeats: rounds
+     "repeats_b1": 50, "repeats_b64": 20, "auto_repeats_b1": 30, "auto_repeats_b64": 20}  # repeats: rounds
 MODELS = {  # name -> (benchmark it comes from, compression method)
     "resnet8x4": ("quant", "float"),
     "resnet8x4 int8": ("quant", "int8 ptq (torch.ao, onednn)"),
@@ -260,10 +260,18 @@ def part_time(names: list[str]) -> None:
             cands = {t: m for t, m in models.items() if t != "eager (float model)"}
             picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
             picks[f"auto_int8_b{batch}"] = _auto(cands, acc, name, example, True, batch, reps)
-        plan = timing_block(models.values())
+        # the table times as auto does (torchshrink.deploy.choose.fastest): every runtime side by side, then those
+        # within 15% of the fastest again among themselves with twice the rounds, both timings pooled
         samples: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
-        lat = {b: latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"], real=True,
-                               block=plan, samples=samples[b]) for b in (1, 64)}
+        timed_again: dict[int, list[str]] = {}
+        for b in (1, 64):
+            first = latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"], real=True,
+                                 block=timing_block(models.values()), samples=samples[b])
+            ms = {k: v.median_ms for k, v in first.items()}
+            close = time_near_ties(models, ms, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
+                                   samples=samples[b], reference=("eager (float model)",))
+            timed_again[b] = close if len(close) > 1 else []
+        lat = {b: {k: summarize(v, b, S["threads"]) for k, v in samples[b].items()} for b in (1, 64)}
         halves = {b: _halves(samples[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
         eager[name] = (lat[1][ref].median_ms, lat[64][ref].median_ms)
@@ -277,6 +285,7 @@ def part_time(names: list[str]) -> None:
                          "speedup_b1": eager[name][0] / b1, "speedup_b64": eager[name][1] / b64,
                          "vs_fastest_b1": b1 / fast[1], "vs_fastest_b64": b64 / fast[64],
                          "vs_fastest_halves_b1": halves[1][t], "vs_fastest_halves_b64": halves[64][t],
+                         "timed_again_b1": t in timed_again[1], "timed_again_b64": t in timed_again[64],
                          "auto_b1": picks["auto_b1"] == t, "auto_b64": picks["auto_b64"] == t,
                          "auto_int8_b1": picks["auto_int8_b1"] == t, "auto_int8_b64": picks["auto_int8_b64"] == t,
                          "size_bytes": r["size_bytes"], "params": None, "macs": None,
@@ -340,7 +349,9 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
     notes = ("Each model is timed in every runtime that runs it, interleaved (rounds in a new order each, each "
              "runtime's turn 30 ms of sleep then 6 calls in a row, the first 2 untimed, so that the previous "
              "runtime's threads have stopped spin-waiting: a deployed model has its runtime to itself; "
-             f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64), 2 threads, on 64 test images; "
+             f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64; then, as `auto` decides, the "
+             "runtimes within 15% of the fastest again among themselves with twice the rounds, both timings "
+             "pooled: timed_again_*), 2 threads, on 64 test images; "
              "speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
              "against its float ResNet-8x4). top1: test images after export, each model reloaded from its saved "
              "file. auto_b1/auto_b64: the runtime `auto` picks (validation top-1 within 1 point of eager, then "

@@ -12,15 +12,21 @@ position shows how long the previous runtime's spin-waiting threads slow the nex
 
 ``--passes N``: instead, how well a ranking reproduces: the runtimes named in ``--runtimes`` timed at ``--batch``
 as bench/deploy.py times its table (``--repeats`` rounds), N times in a row; prints each pass's medians and order.
+``--copies K`` loads each of them K times (K sessions of the same file, timed as if different runtimes): how far
+apart the timing puts models that are identical, i.e. the smallest difference it can resolve. ``--warm-ms`` and
+``--timed-ms`` replace the plan's seconds of untimed and timed calls a turn (0 and 0: 2 untimed calls, 4 timed).
 
     .venv/bin/python bench/deploy_groups.py --model "residual pair"
     .venv/bin/python bench/deploy_groups.py --model "residual pair" --after-switch [--settle 0.03]
     .venv/bin/python bench/deploy_groups.py --model "vgg11 sparse" --passes 6 --repeats 30 \
         --runtimes onnxruntime-int8/u8,onnxruntime-int8/s8,onnxruntime-int8/torch
+    .venv/bin/python bench/deploy_groups.py --model "vgg11 sparse" --passes 4 --repeats 50 \
+        --runtimes onnxruntime-int8/u8 --copies 5 [--warm-ms 0 --timed-ms 0]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -59,6 +65,12 @@ def after_switch(models: dict, x: torch.Tensor, calls: int = 16, rounds: int = 3
         print(f"{k:24s}" + " ".join(f"{1000 * statistics.median(v):.2f}" for v in per_call), flush=True)
 
 
+def copy_spread(ms: dict[str, float], names: list[str], copies: int) -> str:
+    """For each runtime, its slowest copy's median over its fastest's (identical models: 1.000 if timing were exact)."""
+    return ", ".join(f"{n} {max(v) / min(v):.3f}" for n in names
+                     for v in [[ms[f"{n}#{c + 1}"] for c in range(copies)]])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="residual pair")
@@ -68,6 +80,9 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=0, help="time --runtimes this many times in a row")
     ap.add_argument("--runtimes", default=",".join(ORT), help="--passes: the runtimes (comma-separated)")
     ap.add_argument("--batch", type=int, default=1, help="--passes: the batch size")
+    ap.add_argument("--copies", type=int, default=1, help="--passes: load each runtime this many times")
+    ap.add_argument("--warm-ms", type=float, default=None, help="--passes: untimed ms a turn (default the plan's)")
+    ap.add_argument("--timed-ms", type=float, default=None, help="--passes: timed ms a turn (default the plan's)")
     args = ap.parse_args()
     torch.set_num_threads(S["threads"])
     names = [r.strip() for r in args.runtimes.split(",")] if args.passes else ORT + TORCH_INT8 + ["eager"]
@@ -75,16 +90,23 @@ def main() -> None:
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         sys.exit(f"bench/deploy_groups.py: {missing[0]} does not exist; run bench/deploy.py --part export first")
-    models = {n: load_model(f).eval() for n, f in files.items()}
+    copies = max(1, args.copies) if args.passes else 1
+    models = {n if copies == 1 else f"{n}#{c + 1}": load_model(f).eval()
+              for n, f in files.items() for c in range(copies)}
     x = next(iter(loaders().test))[0][:1]  # one test image, as bench/deploy.py times batch 1
     if args.passes:
         x = next(iter(loaders().test))[0][:64]
+        plan = timing_block(models.values())
+        plan = dataclasses.replace(plan, warm_s=plan.warm_s if args.warm_ms is None else args.warm_ms / 1000,
+                                   timed_s=plan.timed_s if args.timed_ms is None else args.timed_ms / 1000)
+        print(f"plan: {plan}")
         for p in range(args.passes):
-            lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"],
-                               block=timing_block(models.values()), real=True)
+            lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"], block=plan, real=True)
             ms = {k: v.median_ms for k, v in lat.items()}
             print(f"pass {p + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in ms.items())
-                  + "  | order: " + " < ".join(sorted(ms, key=ms.get)), flush=True)
+                  + "  | order: " + " < ".join(sorted(ms, key=ms.get))
+                  + (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}" if copies > 1 else ""),
+                  flush=True)
         return
     if args.after_switch:
         order = ["eager"] + ORT[:2] + TORCH_INT8[::-1]  # torch x86 right after an ONNX Runtime session

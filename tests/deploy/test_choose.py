@@ -169,6 +169,18 @@ def test_near_ties_are_timed_again_before_one_is_kept():
     assert a.calls == b.calls == first + 1 + 10  # the two within 15% of each other: timed again, twice the repeats
 
 
+def test_a_reference_is_timed_beside_the_candidates_but_never_kept_nor_timed_again():
+    from torchshrink.deploy.choose import fastest
+
+    ref, a, b = _Counted(), _Counted(pause=0.004), _Counted(pause=0.004)
+    samples: dict = {}
+    best, ms, _ = fastest({"ref": ref, "a": a, "b": b}, torch.ones(1, 4), repeats=5, warmup=1, block=1,
+                          samples=samples, reference=("ref",))
+    assert best in ("a", "b") and ms["ref"] < ms[best]  # the fastest, but a reference
+    assert ref.calls == 1 + 5 and a.calls == b.calls == 1 + 5 + 1 + 10
+    assert len(samples["ref"]) == 5 and len(samples["a"]) == len(samples["b"]) == 15  # both timings kept
+
+
 def test_a_quantize_report_counts_the_parameters_of_a_model_that_went_to_onnx_runtime():
     pytest.importorskip("onnxruntime")
     from torchshrink.compress import compress_

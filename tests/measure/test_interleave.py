@@ -54,7 +54,35 @@ def test_settle_sleeps_before_each_turn():
     assert min(gaps) >= 0.02
 
 
-@pytest.mark.parametrize("bad", [dict(block=0), dict(block=2, untimed=2), dict(block=2, settle=-1.0)])
+def test_a_turn_of_fast_calls_goes_on_for_its_seconds_and_one_of_slow_calls_for_its_counts():
+    def timer(pause: float):
+        n = [0]
+
+        def call() -> float:
+            n[0] += 1
+            t0 = time.perf_counter()
+            time.sleep(pause)
+            return time.perf_counter() - t0
+        return call, n
+
+    plan = Interleave(block=3, untimed=1, warm_s=0.01, timed_s=0.02)
+    fast, n_fast = timer(0.001)
+    timed = plan.turn(fast)
+    assert len(timed) >= 8 and n_fast[0] >= len(timed) + 5  # ~10 ms untimed, ~20 ms timed of 1 ms calls
+    assert sum(timed) >= 0.02
+    slow, n_slow = timer(0.03)
+    assert len(plan.turn(slow)) == 2 and n_slow[0] == 3  # each call outlasts the seconds: the counts alone
+
+
+def test_timed_seconds_give_fast_models_more_samples_in_latency_many():
+    calls: list = []
+    lat = latency_many({"a": Log("a", calls)}, (4,), repeats=3, warmup=0,
+                       block=Interleave(block=2, untimed=1, timed_s=0.005))
+    assert lat["a"].repeats > 3  # a call of a Log takes microseconds: many per 5 ms
+
+
+@pytest.mark.parametrize("bad", [dict(block=0), dict(block=2, untimed=2), dict(block=2, settle=-1.0),
+                                 dict(block=2, warm_s=-0.1), dict(block=2, timed_s=-1.0)])
 def test_a_bad_plan_is_refused(bad):
     with pytest.raises(ValueError, match="Interleave needs"):
         Interleave(**bad)

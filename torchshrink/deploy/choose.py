@@ -191,26 +191,47 @@ NEAR_TIE = 0.15  # runtimes within this fraction of the fastest are timed again 
 
 def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: int = 1, repeats: int = 20,
             warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
-            near: float = NEAR_TIE) -> tuple[str, dict[str, float], int]:
+            near: float = NEAR_TIE, samples: dict[str, list[float]] | None = None,
+            reference: Sequence[str] = ()) -> tuple[str, dict[str, float], int]:
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
     median ms, the thread count). What ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
 
     Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and both
     timings together decide: a first timing of few repeats (large batches) can put a runtime 10-15% ahead by chance.
+    ``samples``: as :func:`~torchshrink.measure.latency.latency_many`'s, it keeps every timed call (seconds) of
+    both timings. ``reference``: names timed in the first timing beside the others but never chosen nor timed
+    again (a baseline the caller compares against, e.g. the eager float model).
+
+    >>> import torch.nn as nn
+    >>> best, ms, _ = fastest({"small": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)},
+    ...                       torch.ones(1, 4), repeats=5, warmup=1, block=1)
+    >>> best, sorted(ms)
+    ('small', ['big', 'small'])
     """
     plan = timing_block(prepared.values()) if block is None else block
-    samples: dict[str, list[float]] = {}
+    samples = {} if samples is None else samples
     lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True, samples=samples)
     ms = {k: v.median_ms for k, v in lat.items()}
-    top = min(ms.values())
-    close = {k: prepared[k] for k in prepared if ms[k] <= top * (1 + near)}
+    close = time_near_ties(prepared, ms, example, batch_size, repeats, warmup, threads, block, near, samples, reference)
+    return min(close, key=ms.get), ms, next(iter(lat.values())).threads
+
+
+def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example: torch.Tensor, batch_size: int,
+                   repeats: int, warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
+                   near: float = NEAR_TIE, samples: dict[str, list[float]] | None = None,
+                   reference: Sequence[str] = ()) -> list[str]:
+    """:func:`fastest`'s second timing: those of ``prepared`` whose median ``ms`` is within ``near`` of the fastest
+    (``reference`` left out) timed again among themselves with twice the ``repeats``, pooled with ``samples`` (the
+    first timing's calls) when given; ``ms`` updated in place. Returns their names (the fastest alone: not timed)."""
+    top = min(v for k, v in ms.items() if k not in reference)
+    close = [k for k in prepared if k not in reference and ms[k] <= top * (1 + near)]
     if len(close) > 1:
-        again = latency_many(close, example, batch_size, 2 * repeats, warmup, threads,
-                             block=timing_block(close.values()) if block is None else block, real=True,
+        group = {k: prepared[k] for k in close}
+        again = latency_many(group, example, batch_size, 2 * repeats, warmup, threads,
+                             block=timing_block(group.values()) if block is None else block, real=True,
                              samples=samples)
         ms.update({k: v.median_ms for k, v in again.items()})
-    best = min(close if len(close) > 1 else ms, key=ms.get)
-    return best, ms, next(iter(lat.values())).threads
+    return close
 
 
 def deploy(model: nn.Module, example: torch.Tensor, runtime: str = "auto", **kwargs: Any) -> tuple[nn.Module, RuntimeChoice]:
@@ -229,4 +250,4 @@ def deploy(model: nn.Module, example: torch.Tensor, runtime: str = "auto", **kwa
     return choose_runtime(model, example, candidates=names, **kwargs)
 
 
-__all__ = ["RUNTIMES", "RuntimeChoice", "candidates_for", "choose_runtime", "deploy", "fastest"]
+__all__ = ["RUNTIMES", "RuntimeChoice", "candidates_for", "choose_runtime", "deploy", "fastest", "time_near_ties"]

@@ -47,13 +47,20 @@ def fixed_threads(threads: int | None) -> Iterator[int]:
 class Interleave:
     """How :func:`latency_many` takes turns among models. Each round every model gets ``block`` calls in a row,
     the first ``untimed`` of them not timed, after ``settle`` seconds of sleep; ``shuffle``: the models' order is
-    drawn anew each round (seeded), so that no model always follows the same one.
+    drawn anew each round (seeded), so that no model always follows the same one. ``warm_s`` and ``timed_s``
+    lengthen a turn of fast calls: untimed calls go on until ``warm_s`` seconds have passed, timed ones until
+    ``timed_s`` have (at least ``untimed`` and ``block - untimed`` calls), so a turn of 0.3 ms calls times the
+    model running steadily, not the first few calls after the sleep.
 
     Models in different runtimes have different thread pools, and a pool's idle threads spin-wait for a while
     after its last call (ONNX Runtime's for over 10 ms on a 2-core CPU): the next runtime's first calls then share
     the cores with them (a torch int8 ResNet-8 pair took 8.4 ms on its first call after ONNX Runtime, about 2 ms
     once its turn had gone on; ``bench/deploy_groups.py --after-switch``). Sleeping ``settle`` and leaving the
-    first calls untimed measures each model as it runs deployed, alone in its runtime.
+    first calls untimed measures each model as it runs deployed, alone in its runtime. The calls right after a
+    sleep are slower and noisier than those that follow, on a VM most of all: five sessions of one ONNX Runtime
+    int8 model (the sparse VGG-11, 0.25-0.43 ms a call) timed side by side, in six passes of 50 rounds, had their
+    slowest median 1.06-1.13x (mean 1.09x) their fastest with 2 untimed and 4 timed calls a turn, 1.02-1.09x
+    (mean 1.06x) with at least 5 ms and 10 ms of them (``bench/deploy_groups.py --passes 2 --copies 5``).
 
     >>> Interleave(block=6, untimed=2).timed
     4
@@ -63,10 +70,28 @@ class Interleave:
     untimed: int = 0
     settle: float = 0.0
     shuffle: bool = False
+    warm_s: float = 0.0
+    timed_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.block < 1 or not 0 <= self.untimed < self.block or self.settle < 0:
-            raise ValueError(f"Interleave needs block >= 1, 0 <= untimed < block and settle >= 0; got {self}")
+        if (self.block < 1 or not 0 <= self.untimed < self.block or self.settle < 0 or self.warm_s < 0
+                or self.timed_s < 0):
+            raise ValueError("Interleave needs block >= 1, 0 <= untimed < block and settle, warm_s, timed_s >= 0; "
+                             f"got {self}")
+
+    def turn(self, call) -> list[float]:
+        """One model's turn: ``call()`` (which times one call and returns its seconds) as this plan says; the
+        timed calls' seconds. (The sleep before it is the caller's.)"""
+        t0 = time.perf_counter()
+        n = 0
+        while n < self.untimed or (self.warm_s and time.perf_counter() - t0 < self.warm_s):
+            call()  # the switch from the previous model's runtime: not timed
+            n += 1
+        t1 = time.perf_counter()
+        out: list[float] = []
+        while len(out) < self.timed or (self.timed_s and time.perf_counter() - t1 < self.timed_s):
+            out.append(call())
+        return out
 
     @property
     def timed(self) -> int:
@@ -79,7 +104,12 @@ class Interleave:
         return block if isinstance(block, Interleave) else cls(block, 1 if block > 1 else 0)
 
 
-def _summary(times: list[float], batch_size: int, threads: int) -> Latency:
+def summarize(times: list[float], batch_size: int, threads: int) -> Latency:
+    """A :class:`Latency` of timed calls (seconds), e.g. the ``samples`` :func:`latency_many` kept.
+
+    >>> summarize([0.001, 0.002, 0.003], batch_size=1, threads=2).median_ms
+    2.0
+    """
     qs = statistics.quantiles(times, n=10) if len(times) >= 2 else [times[0]] * 9
     return Latency(1000 * statistics.median(times), 1000 * qs[0], 1000 * qs[-1], len(times), batch_size, threads)
 
@@ -163,11 +193,9 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
                 t = timers[k]
                 if plan.settle:
                     time.sleep(plan.settle)  # the previous model's runtime: its threads stop spin-waiting
-                for _ in range(plan.untimed):
-                    t()  # the switch from the previous model's runtime: not timed
-                times[k].extend(t() for _ in range(plan.timed))
+                times[k].extend(plan.turn(t))
             r += 1
-    return {k: _summary(times[k], batch_size, n_threads) for k in models}
+    return {k: summarize(times[k], batch_size, n_threads) for k in models}
 
 
 def measure_latency(model: nn.Module, example: ExampleLike, batch_size: int = 1, repeats: int = 30,
