@@ -48,7 +48,7 @@ from torchshrink.deploy.base import timing_block  # noqa: E402
 from torchshrink.deploy.choose import fastest, time_near_ties  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
 from torchshrink.measure import bench_meta, latency_many, summarize, write_results  # noqa: E402
-from torchshrink.measure.results import busy_processes  # noqa: E402
+from torchshrink.measure.results import StealMeter, busy_processes  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -255,22 +255,26 @@ def part_time(names: list[str]) -> None:
         if name in FLOAT_OF:  # timed beside its float model in eager, the speedups' reference
             models["eager (float model)"] = load_model(CACHE / "deployed" / f"{slug(FLOAT_OF[name])}__eager.pt").eval()
         log(f"{name}: timing {', '.join(models)}")
-        picks = {}
+        picks, steal = {}, {}
         for batch, reps in ((1, S["auto_repeats_b1"]), (64, S["auto_repeats_b64"])):
             cands = {t: m for t, m in models.items() if t != "eager (float model)"}
-            picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
+            with StealMeter() as meter:
+                picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
+            steal[f"auto_b{batch}"] = meter.percent
             picks[f"auto_int8_b{batch}"] = _auto(cands, acc, name, example, True, batch, reps)
         # the table times as auto does (torchshrink.deploy.choose.fastest): every runtime side by side, then those
         # within 15% of the fastest again among themselves with twice the rounds, both timings pooled
         samples: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
         timed_again: dict[int, list[str]] = {}
         for b in (1, 64):
-            first = latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"], real=True,
-                                 block=timing_block(models.values()), samples=samples[b])
-            ms = {k: v.median_ms for k, v in first.items()}
-            close = time_near_ties(models, ms, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
-                                   samples=samples[b], reference=("eager (float model)",))
+            with StealMeter() as meter:
+                first = latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
+                                     real=True, block=timing_block(models.values()), samples=samples[b])
+                ms = {k: v.median_ms for k, v in first.items()}
+                close = time_near_ties(models, ms, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
+                                       samples=samples[b], reference=("eager (float model)",))
             timed_again[b] = close if len(close) > 1 else []
+            steal[f"table_b{b}"] = meter.percent
         lat = {b: {k: summarize(v, b, S["threads"]) for k, v in samples[b].items()} for b in (1, 64)}
         halves = {b: _halves(samples[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
@@ -286,6 +290,7 @@ def part_time(names: list[str]) -> None:
                          "vs_fastest_b1": b1 / fast[1], "vs_fastest_b64": b64 / fast[64],
                          "vs_fastest_halves_b1": halves[1][t], "vs_fastest_halves_b64": halves[64][t],
                          "timed_again_b1": t in timed_again[1], "timed_again_b64": t in timed_again[64],
+                         "host_steal_pct": steal,
                          "auto_b1": picks["auto_b1"] == t, "auto_b64": picks["auto_b64"] == t,
                          "auto_int8_b1": picks["auto_int8_b1"] == t, "auto_int8_b64": picks["auto_int8_b64"] == t,
                          "size_bytes": r["size_bytes"], "params": None, "macs": None,
@@ -293,7 +298,7 @@ def part_time(names: list[str]) -> None:
                          "p10_p90_ms_b64": [lat[64][t].p10_ms, lat[64][t].p90_ms]})
             log(f"  {t:22s} b1 {b1:8.3f} ms ({rows[-1]['speedup_b1']:.2f}x)  b64 {b64:8.2f} ms "
                 f"({rows[-1]['speedup_b64']:.2f}x)  top-1 {r['top1']:.2f}")
-        log(f"  auto picks {picks}")
+        log(f"  auto picks {picks}; CPU taken by the VM's host (steal, %): {steal}")
         _counts(rows, name, example)
     _write(rows, names, load_before, (time.perf_counter() - t_start) / 60)
 
@@ -333,7 +338,9 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
                 checks.append({"model": name, "batch": b, "auto": pick["runtime"], "vs_fastest": pick[f"vs_fastest_b{b}"],
                                "within_5pct": within, "fastest": fast["runtime"],
                                "halves": halves, "fastest_halves": fast[f"vs_fastest_halves_b{b}"],
-                               "miss_in_both_halves": not within and min(halves) > 1.05})
+                               "miss_in_both_halves": not within and min(halves) > 1.05,
+                               "host_steal_pct_auto": pick["host_steal_pct"][f"auto_b{b}"],
+                               "host_steal_pct_table": pick["host_steal_pct"][f"table_b{b}"]})
     ok = all(c["within_5pct"] for c in checks)
     n_ok, n_rep = sum(c["within_5pct"] for c in checks), sum(c["miss_in_both_halves"] for c in checks)
     meta = bench_meta(S, minutes=round(minutes, 1), load_average_before=[round(x, 2) for x in load_before],
@@ -342,13 +349,15 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
                       onnxruntime=__import__("onnxruntime").__version__, auto_within_5pct=ok,
                       auto_within_5pct_count=f"{n_ok} of {len(checks)}", auto_checks=checks)
     table = ["| model | batch | auto picks | its latency / the fastest's | in the first / second half of the rounds | "
-             "the fastest | the fastest's, in the halves |", "|---|---|---|---|---|---|---|"]
+             "the fastest | the fastest's, in the halves | CPU steal % while auto / the table timed |",
+             "|---|---|---|---|---|---|---|---|"]
     table += [f"| {c['model']} | {c['batch']} | {c['auto']} | {c['vs_fastest']:.3f} | {c['halves'][0]:.3f} / "
-              f"{c['halves'][1]:.3f} | {c['fastest']} | {c['fastest_halves'][0]:.3f} / {c['fastest_halves'][1]:.3f} |"
-              for c in checks]
+              f"{c['halves'][1]:.3f} | {c['fastest']} | {c['fastest_halves'][0]:.3f} / {c['fastest_halves'][1]:.3f} | "
+              f"{c['host_steal_pct_auto']} / {c['host_steal_pct_table']} |" for c in checks]
     notes = ("Each model is timed in every runtime that runs it, interleaved (rounds in a new order each, each "
-             "runtime's turn 30 ms of sleep then 6 calls in a row, the first 2 untimed, so that the previous "
-             "runtime's threads have stopped spin-waiting: a deployed model has its runtime to itself; "
+             "runtime's turn 30 ms of sleep, then 2 calls and at least 5 ms of calls untimed, so that the previous "
+             "runtime's threads have stopped spin-waiting (a deployed model has its runtime to itself) and the "
+             "model runs steadily, then 4 calls and at least 10 ms of calls timed; "
              f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64; then, as `auto` decides, the "
              "runtimes within 15% of the fastest again among themselves with twice the rounds, both timings "
              "pooled: timed_again_*), 2 threads, on 64 test images; "
@@ -357,7 +366,9 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
              "file. auto_b1/auto_b64: the runtime `auto` picks (validation top-1 within 1 point of eager, then "
              "timed on its own at that batch), auto_int8_*: among the int8 runtimes; vs_fastest: latency / the "
              "fastest runtime's for that model in this table; the halves: the same ratios on the first and on "
-             "the second half of the table's rounds alone, i.e. how well the table reproduces its own ranking. "
+             "the second half of the table's rounds alone, i.e. how well the table reproduces its own ranking; "
+             "CPU steal: the share of the VM's CPU time its host gave to other guests while auto (at that batch) "
+             "and while the table timed (from /proc/stat), which slows runtimes unequally. "
              + ("Every auto pick is within 5% of the fastest." if ok else
                 f"NOT every auto pick is within 5% of the fastest: {n_ok} of {len(checks)} are (below); of the "
                 f"others, {n_rep} are more than 5% slower in both halves of the table.")

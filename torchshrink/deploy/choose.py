@@ -124,7 +124,8 @@ def choose_runtime(model: nn.Module, example: torch.Tensor, calibration: Sequenc
     them (``observer``, ``per_channel``). Without ``val`` accuracy is not checked. One candidate is prepared and
     checked but not timed. ``block``: how the timing takes turns among the candidates, an int or an
     :class:`~torchshrink.measure.latency.Interleave` (default :func:`~torchshrink.deploy.base.timing_block`'s:
-    when they run in different thread pools, a sleep and 2 untimed calls at each turn, a new order each round);
+    when they run in different thread pools, a sleep and untimed calls at each turn, the timed ones lasting at
+    least 10 ms, a new order each round);
     ``repeats`` counts rounds.
     ``model`` is left unchanged.
     """

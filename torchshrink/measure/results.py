@@ -68,6 +68,42 @@ def busy_processes(threshold: float = 5.0) -> str:
     return text + (f"; {paused} other process(es) paused (stopped) meanwhile" if paused else "")
 
 
+class StealMeter:
+    """How much of the CPU a virtual machine's host took from it (the ``steal`` column of ``/proc/stat``) while the
+    body ran: the share of the machine's CPU time that went to other guests, which slows every timing and some
+    runtimes more than others. ``percent`` is None where the kernel does not report it (not Linux).
+
+    >>> with StealMeter() as m:
+    ...     _ = sum(range(1000))
+    >>> m.percent is None or 0.0 <= m.percent <= 100.0
+    True
+    """
+
+    def __init__(self) -> None:
+        self.percent: float | None = None
+        self._start: list[int] | None = None
+
+    @staticmethod
+    def _read() -> list[int] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = f.readline().split()
+        except OSError:
+            return None
+        return [int(v) for v in fields[1:9]] if fields and fields[0] == "cpu" and len(fields) > 8 else None
+
+    def __enter__(self) -> "StealMeter":
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        end = self._read()
+        if self._start and end:
+            delta = [b - a for a, b in zip(self._start, end)]
+            total = sum(delta)  # user nice system idle iowait irq softirq steal
+            self.percent = round(100.0 * delta[7] / total, 1) if total > 0 else 0.0
+
+
 def bench_meta(settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """Machine, versions, date and command line, plus the benchmark's settings."""
     return {**machine_info(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
