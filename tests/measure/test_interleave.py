@@ -69,7 +69,7 @@ def test_a_turn_of_fast_calls_goes_on_for_its_seconds_and_one_of_slow_calls_for_
     fast, n_fast = timer(0.001)
     timed = plan.turn(fast)
     assert len(timed) >= 8 and n_fast[0] >= len(timed) + 5  # ~10 ms untimed, ~20 ms timed of 1 ms calls
-    assert sum(timed) >= 0.02
+    assert sum(timed) >= 0.015  # the calls fill the 20 ms but for the loop's own overhead between them
     slow, n_slow = timer(0.03)
     assert len(plan.turn(slow)) == 2 and n_slow[0] == 3  # each call outlasts the seconds: the counts alone
 
