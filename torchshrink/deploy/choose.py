@@ -192,16 +192,13 @@ NEAR_TIE = 0.15  # runtimes within this fraction of the fastest are timed again 
 
 def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: int = 1, repeats: int = 20,
             warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
-            near: float = NEAR_TIE, samples: dict[str, list[float]] | None = None,
-            reference: Sequence[str] = ()) -> tuple[str, dict[str, float], int]:
+            near: float = NEAR_TIE) -> tuple[str, dict[str, float], int]:
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
     median ms, the thread count). What ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
 
     Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and both
     timings together decide: a first timing of few repeats (large batches) can put a runtime 10-15% ahead by chance.
-    ``samples``: as :func:`~torchshrink.measure.latency.latency_many`'s, it keeps every timed call (seconds) of
-    both timings. ``reference``: names timed in the first timing beside the others but never chosen nor timed
-    again (a baseline the caller compares against, e.g. the eager float model).
+    (:func:`time_near_ties` is the second timing, for callers that time a baseline beside the candidates.)
 
     >>> import torch.nn as nn
     >>> best, ms, _ = fastest({"small": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)},
@@ -210,10 +207,10 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
     ('small', ['big', 'small'])
     """
     plan = timing_block(prepared.values()) if block is None else block
-    samples = {} if samples is None else samples
+    samples: dict[str, list[float]] = {}
     lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True, samples=samples)
     ms = {k: v.median_ms for k, v in lat.items()}
-    close = time_near_ties(prepared, ms, example, batch_size, repeats, warmup, threads, block, near, samples, reference)
+    close = time_near_ties(prepared, ms, example, batch_size, repeats, warmup, threads, block, near, samples)
     return min(close, key=ms.get), ms, next(iter(lat.values())).threads
 
 
