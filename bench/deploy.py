@@ -48,7 +48,7 @@ from torchshrink.deploy.base import timing_block  # noqa: E402
 from torchshrink.deploy.choose import fastest, time_near_ties  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
 from torchshrink.measure import bench_meta, latency_many, summarize, write_results  # noqa: E402
-from torchshrink.measure.results import StealMeter, busy_processes  # noqa: E402
+from torchshrink.measure.results import StealMeter, busy_processes, core_speed_ratio  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -255,18 +255,21 @@ def part_time(names: list[str]) -> None:
         if name in FLOAT_OF:  # timed beside its float model in eager, the speedups' reference
             models["eager (float model)"] = load_model(CACHE / "deployed" / f"{slug(FLOAT_OF[name])}__eager.pt").eval()
         log(f"{name}: timing {', '.join(models)}")
-        picks, steal = {}, {}
+        picks, steal, cores = {}, {}, {}
         for batch, reps in ((1, S["auto_repeats_b1"]), (64, S["auto_repeats_b64"])):
             cands = {t: m for t, m in models.items() if t != "eager (float model)"}
+            cores[f"auto_b{batch}"] = [core_speed_ratio()]
             with StealMeter() as meter:
                 picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
             steal[f"auto_b{batch}"] = meter.percent
+            cores[f"auto_b{batch}"].append(core_speed_ratio())
             picks[f"auto_int8_b{batch}"] = _auto(cands, acc, name, example, True, batch, reps)
         # the table times as auto does (torchshrink.deploy.choose.fastest): every runtime side by side, then those
         # within 15% of the fastest again among themselves with twice the rounds, both timings pooled
         samples: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
         timed_again: dict[int, list[str]] = {}
         for b in (1, 64):
+            cores[f"table_b{b}"] = [core_speed_ratio()]
             with StealMeter() as meter:
                 first = latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
                                      real=True, block=timing_block(models.values()), samples=samples[b])
@@ -275,6 +278,7 @@ def part_time(names: list[str]) -> None:
                                        samples=samples[b], reference=("eager (float model)",))
             timed_again[b] = close if len(close) > 1 else []
             steal[f"table_b{b}"] = meter.percent
+            cores[f"table_b{b}"].append(core_speed_ratio())
         lat = {b: {k: summarize(v, b, S["threads"]) for k, v in samples[b].items()} for b in (1, 64)}
         halves = {b: _halves(samples[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
@@ -290,7 +294,7 @@ def part_time(names: list[str]) -> None:
                          "vs_fastest_b1": b1 / fast[1], "vs_fastest_b64": b64 / fast[64],
                          "vs_fastest_halves_b1": halves[1][t], "vs_fastest_halves_b64": halves[64][t],
                          "timed_again_b1": t in timed_again[1], "timed_again_b64": t in timed_again[64],
-                         "host_steal_pct": steal,
+                         "host_steal_pct": steal, "core_speed_ratio": cores,
                          "auto_b1": picks["auto_b1"] == t, "auto_b64": picks["auto_b64"] == t,
                          "auto_int8_b1": picks["auto_int8_b1"] == t, "auto_int8_b64": picks["auto_int8_b64"] == t,
                          "size_bytes": r["size_bytes"], "params": None, "macs": None,
@@ -298,9 +302,14 @@ def part_time(names: list[str]) -> None:
                          "p10_p90_ms_b64": [lat[64][t].p10_ms, lat[64][t].p90_ms]})
             log(f"  {t:22s} b1 {b1:8.3f} ms ({rows[-1]['speedup_b1']:.2f}x)  b64 {b64:8.2f} ms "
                 f"({rows[-1]['speedup_b64']:.2f}x)  top-1 {r['top1']:.2f}")
-        log(f"  auto picks {picks}; CPU taken by the VM's host (steal, %): {steal}")
+        log(f"  auto picks {picks}; CPU taken by the VM's host (steal, %): {steal}; slowest / fastest core before "
+            f"and after: {cores}")
         _counts(rows, name, example)
     _write(rows, names, load_before, (time.perf_counter() - t_start) / 60)
+
+
+def _pair(v: list) -> str:
+    return " / ".join("-" if x is None else f"{x:.2f}" for x in v)
 
 
 def _halves(samples: dict[str, list[float]]) -> dict[str, list[float]]:
@@ -340,7 +349,9 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
                                "halves": halves, "fastest_halves": fast[f"vs_fastest_halves_b{b}"],
                                "miss_in_both_halves": not within and min(halves) > 1.05,
                                "host_steal_pct_auto": pick["host_steal_pct"][f"auto_b{b}"],
-                               "host_steal_pct_table": pick["host_steal_pct"][f"table_b{b}"]})
+                               "host_steal_pct_table": pick["host_steal_pct"][f"table_b{b}"],
+                               "core_speed_ratio_auto": pick["core_speed_ratio"][f"auto_b{b}"],
+                               "core_speed_ratio_table": pick["core_speed_ratio"][f"table_b{b}"]})
     ok = all(c["within_5pct"] for c in checks)
     n_ok, n_rep = sum(c["within_5pct"] for c in checks), sum(c["miss_in_both_halves"] for c in checks)
     meta = bench_meta(S, minutes=round(minutes, 1), load_average_before=[round(x, 2) for x in load_before],
@@ -349,11 +360,13 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
                       onnxruntime=__import__("onnxruntime").__version__, auto_within_5pct=ok,
                       auto_within_5pct_count=f"{n_ok} of {len(checks)}", auto_checks=checks)
     table = ["| model | batch | auto picks | its latency / the fastest's | in the first / second half of the rounds | "
-             "the fastest | the fastest's, in the halves | CPU steal % while auto / the table timed |",
-             "|---|---|---|---|---|---|---|---|"]
+             "the fastest | the fastest's, in the halves | CPU steal % while auto / the table timed | "
+             "slowest / fastest core before and after auto; the table |",
+             "|---|---|---|---|---|---|---|---|---|"]
     table += [f"| {c['model']} | {c['batch']} | {c['auto']} | {c['vs_fastest']:.3f} | {c['halves'][0]:.3f} / "
               f"{c['halves'][1]:.3f} | {c['fastest']} | {c['fastest_halves'][0]:.3f} / {c['fastest_halves'][1]:.3f} | "
-              f"{c['host_steal_pct_auto']} / {c['host_steal_pct_table']} |" for c in checks]
+              f"{c['host_steal_pct_auto']} / {c['host_steal_pct_table']} | "
+              f"{_pair(c['core_speed_ratio_auto'])}; {_pair(c['core_speed_ratio_table'])} |" for c in checks]
     notes = ("Each model is timed in every runtime that runs it, interleaved (rounds in a new order each, each "
              "runtime's turn 30 ms of sleep, then 2 calls and at least 5 ms of calls untimed, so that the previous "
              "runtime's threads have stopped spin-waiting (a deployed model has its runtime to itself) and the "
@@ -368,7 +381,11 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
              "fastest runtime's for that model in this table; the halves: the same ratios on the first and on "
              "the second half of the table's rounds alone, i.e. how well the table reproduces its own ranking; "
              "CPU steal: the share of the VM's CPU time its host gave to other guests while auto (at that batch) "
-             "and while the table timed (from /proc/stat), which slows runtimes unequally. "
+             "and while the table timed (from /proc/stat), which slows runtimes unequally; the cores: how much "
+             "longer a fixed loop took on the slowest CPU than on the fastest just before and just after auto and "
+             "the table timed (torchshrink.measure.results.core_speed_ratio; on this VM one vCPU at times runs at "
+             "half the speed of the other, which slows PyTorch's evenly split OpenMP work more than ONNX "
+             "Runtime's). "
              + ("Every auto pick is within 5% of the fastest." if ok else
                 f"NOT every auto pick is within 5% of the fastest: {n_ok} of {len(checks)} are (below); of the "
                 f"others, {n_rep} are more than 5% slower in both halves of the table.")

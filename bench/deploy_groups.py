@@ -15,6 +15,10 @@ as bench/deploy.py times its table (``--repeats`` rounds), N times in a row; pri
 ``--copies K`` loads each of them K times (K sessions of the same file, timed as if different runtimes): how far
 apart the timing puts models that are identical, i.e. the smallest difference it can resolve. ``--warm-ms`` and
 ``--timed-ms`` replace the plan's seconds of untimed and timed calls a turn (0 and 0: 2 untimed calls, 4 timed).
+Each pass also prints how much slower the slowest CPU ran a fixed loop than the fastest just before and just after
+it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency over the second's in
+the passes where the cores ran alike and in those where one ran slow: on a VM one vCPU can run at half speed for a
+while, which slows PyTorch's evenly split OpenMP work more than ONNX Runtime's pool, and can reorder them.
 
     .venv/bin/python bench/deploy_groups.py --model "residual pair"
     .venv/bin/python bench/deploy_groups.py --model "residual pair" --after-switch [--settle 0.03]
@@ -22,6 +26,8 @@ apart the timing puts models that are identical, i.e. the smallest difference it
         --runtimes onnxruntime-int8/u8,onnxruntime-int8/s8,onnxruntime-int8/torch
     .venv/bin/python bench/deploy_groups.py --model "vgg11 sparse" --passes 4 --repeats 50 \
         --runtimes onnxruntime-int8/u8 --copies 5 [--warm-ms 0 --timed-ms 0]
+    .venv/bin/python bench/deploy_groups.py --model "vgg11 tucker" --passes 40 --repeats 8 --batch 64 \
+        --runtimes torch-int8/x86,onnxruntime-int8/u8
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deploy import CACHE, S, loaders, slug  # noqa: E402
 from torchshrink.deploy.base import timing_block  # noqa: E402
 from torchshrink.measure import latency_many  # noqa: E402
+from torchshrink.measure.results import core_speed_ratio  # noqa: E402
 from torchshrink.models import load_model  # noqa: E402
 
 ORT = ["onnxruntime", "onnxruntime-int8/u8", "onnxruntime-int8/torch"]
@@ -71,6 +78,17 @@ def copy_spread(ms: dict[str, float], names: list[str], copies: int) -> str:
                      for v in [[ms[f"{n}#{c + 1}"] for c in range(copies)]])
 
 
+def by_core_state(pairs: list[tuple[float, float]], first: str, second: str) -> str:
+    """The median of ``first``'s latency / ``second``'s over the passes whose cores ran alike (both probes' slowest /
+    fastest core <= 1.1) and over those where one core ran slow (either probe >= 1.3); ``pairs`` holds
+    (the larger probe, the latency ratio) per pass."""
+    alike = [r for c, r in pairs if c <= 1.1]
+    slow = [r for c, r in pairs if c >= 1.3]
+    med = lambda v: f"{statistics.median(v):.2f} ({len(v)} passes)" if v else "- (0 passes)"  # noqa: E731
+    return (f"{first} / {second}: cores alike {med(alike)}, one core slow {med(slow)}, "
+            f"in between {len(pairs) - len(alike) - len(slow)} passes")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="residual pair")
@@ -100,13 +118,20 @@ def main() -> None:
         plan = dataclasses.replace(plan, warm_s=plan.warm_s if args.warm_ms is None else args.warm_ms / 1000,
                                    timed_s=plan.timed_s if args.timed_ms is None else args.timed_ms / 1000)
         print(f"plan: {plan}")
+        pairs = []
         for p in range(args.passes):
+            cores = [core_speed_ratio()]
             lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"], block=plan, real=True)
+            cores.append(core_speed_ratio())
             ms = {k: v.median_ms for k, v in lat.items()}
+            if len(ms) > 1 and None not in cores:
+                pairs.append((max(cores), ms[list(ms)[0]] / ms[list(ms)[1]]))
             print(f"pass {p + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in ms.items())
                   + "  | order: " + " < ".join(sorted(ms, key=ms.get))
-                  + (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}" if copies > 1 else ""),
-                  flush=True)
+                  + (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}" if copies > 1 else "")
+                  + f"  | core speed ratio before / after: {cores[0]} / {cores[1]}", flush=True)
+        if pairs:
+            print(by_core_state(pairs, *list(ms)[:2]))
         return
     if args.after_switch:
         order = ["eager"] + ORT[:2] + TORCH_INT8[::-1]  # torch x86 right after an ONNX Runtime session

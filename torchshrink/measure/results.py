@@ -12,6 +12,7 @@ import datetime as _dt
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -102,6 +103,51 @@ class StealMeter:
             delta = [b - a for a, b in zip(self._start, end)]
             total = sum(delta)  # user nice system idle iowait irq softirq steal
             self.percent = round(100.0 * delta[7] / total, 1) if total > 0 else 0.0
+
+
+def core_speeds(loops: int = 300_000, settle: float = 0.05) -> dict[int, float] | None:
+    """Milliseconds one fixed pure-Python loop of ``loops`` steps takes on each CPU this process may run on (the
+    calling thread pinned to each in turn, then given back all of them), after ``settle`` seconds of sleep (the
+    threads of a runtime that just ran stop spin-waiting and would otherwise share a core with the loop): a
+    snapshot of how fast each core runs now. On a virtual machine whose host runs other guests on the same physical cores one vCPU can run at half the
+    speed of the other for a while (no ``steal`` shows it), and a runtime that splits its work evenly among its
+    threads (PyTorch's OpenMP) then waits for the slow one, while one that balances its work (ONNX Runtime's pool)
+    loses less. None where the thread cannot be pinned (not Linux).
+
+    >>> s = core_speeds(10_000)
+    >>> s is None or (sorted(s) == sorted(os.sched_getaffinity(0)) and min(s.values()) > 0)
+    True
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    out: dict[int, float] = {}
+    time.sleep(settle)
+    try:
+        for c in cpus:
+            os.sched_setaffinity(0, {c})
+            t0 = time.perf_counter()
+            s = 0
+            for i in range(loops):
+                s += i * i
+            out[c] = round(1000.0 * (time.perf_counter() - t0), 2)
+    except OSError:
+        return None
+    finally:
+        os.sched_setaffinity(0, cpus)
+    return out
+
+
+def core_speed_ratio(loops: int = 300_000, settle: float = 0.05) -> float | None:
+    """:func:`core_speeds`' slowest core's time over its fastest's (1.0: the cores run alike; 2.0: one runs at
+    half the speed of another); None where it cannot be measured.
+
+    >>> r = core_speed_ratio(10_000)
+    >>> r is None or r >= 1.0
+    True
+    """
+    s = core_speeds(loops, settle)
+    return round(max(s.values()) / min(s.values()), 2) if s else None
 
 
 def bench_meta(settings: dict[str, Any], **extra: Any) -> dict[str, Any]:
