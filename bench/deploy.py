@@ -241,7 +241,7 @@ def _auto(models: dict, acc: dict, name: str, example: torch.Tensor, int8: bool,
     return fastest(keep, example, batch, repeats, warmup=5, threads=S["threads"])[0]
 
 
-def part_time(names: list[str]) -> None:
+def part_time(names: list[str], results: str = "deploy") -> None:
     """Time every saved model in its runtime, interleaved per model; auto's picks; write bench/results/deploy.*."""
     torch.set_num_threads(S["threads"])
     acc = json.loads((CACHE / "accuracy.json").read_text())
@@ -305,7 +305,7 @@ def part_time(names: list[str]) -> None:
         log(f"  auto picks {picks}; CPU taken by the VM's host (steal, %): {steal}; slowest / fastest core before "
             f"and after: {cores}")
         _counts(rows, name, example)
-    _write(rows, names, load_before, (time.perf_counter() - t_start) / 60)
+    _write(rows, names, load_before, (time.perf_counter() - t_start) / 60, results)
 
 
 def _pair(v: list) -> str:
@@ -335,7 +335,7 @@ def _counts(rows: list, name: str, example: torch.Tensor) -> None:
             r["params"], r["macs"] = count_nonzero(m), macs
 
 
-def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> None:
+def _write(rows: list, names: list[str], load_before: tuple, minutes: float, results: str = "deploy") -> None:
     checks = []
     for name in names:
         rs = [r for r in rows if r["model"] == name]
@@ -394,8 +394,8 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float) -> 
              "\n\n" + "\n".join(table))
     cols = ["model", "runtime", "top1", "latency_ms_b1", "latency_ms_b64", "speedup_b1", "speedup_b64",
             "vs_fastest_b1", "vs_fastest_b64", "auto_b1", "auto_b64", "auto_int8_b1", "size_bytes", "method"]
-    write_results("deploy", rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=notes)
-    log(f"wrote bench/results/deploy.json and .md; auto within 5% of the fastest everywhere: {ok}")
+    write_results(results, rows, meta, out_dir=ROOT / "bench" / "results", columns=cols, notes=notes)
+    log(f"wrote bench/results/{results}.json and .md; auto within 5% of the fastest everywhere: {ok}")
     for c in checks:
         log(f"  {c['model']:16s} b{c['batch']:<3d} auto {c['auto']:22s} {c['vs_fastest']:.3f}x the fastest "
             f"({c['fastest']}); halves {c['halves'][0]:.3f} / {c['halves'][1]:.3f}")
@@ -407,6 +407,9 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS), help="export/time only these (comma-separated names)")
     ap.add_argument("--train-threads", type=int, default=S["threads"],
                     help="threads of the train and export parts (the time part always times with S['threads'])")
+    ap.add_argument("--results", default="deploy",
+                    help="the time part writes bench/results/<this>.json and .md (another name: a repeat run "
+                         "that leaves the committed table as it is)")
     args = ap.parse_args()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
@@ -419,7 +422,7 @@ def main() -> None:
         part_export(names)
     torch.set_num_threads(S["threads"])
     if args.part in ("all", "time"):
-        part_time(names)
+        part_time(names, args.results)
 
 
 if __name__ == "__main__":
