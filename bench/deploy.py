@@ -384,8 +384,7 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float, res
              "and while the table timed (from /proc/stat), which slows runtimes unequally; the cores: how much "
              "longer a fixed loop took on the slowest CPU than on the fastest just before and just after auto and "
              "the table timed (torchshrink.measure.results.core_speed_ratio; on this VM one vCPU at times runs at "
-             "half the speed of the other, which slows PyTorch's evenly split OpenMP work more than ONNX "
-             "Runtime's). "
+             "half the speed of the other). "
              + ("Every auto pick is within 5% of the fastest." if ok else
                 f"NOT every auto pick is within 5% of the fastest: {n_ok} of {len(checks)} are (below); of the "
                 f"others, {n_rep} are more than 5% slower in both halves of the table.")

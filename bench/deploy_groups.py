@@ -18,7 +18,7 @@ apart the timing puts models that are identical, i.e. the smallest difference it
 Each pass also prints how much slower the slowest CPU ran a fixed loop than the fastest just before and just after
 it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency over the second's in
 the passes where the cores ran alike and in those where one ran slow: on a VM one vCPU can run at half speed for a
-while, which slows PyTorch's evenly split OpenMP work more than ONNX Runtime's pool, and can reorder them.
+while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes, one core at half speed on purpose.
 
     .venv/bin/python bench/deploy_groups.py --model "residual pair"
     .venv/bin/python bench/deploy_groups.py --model "residual pair" --after-switch [--settle 0.03]
@@ -27,13 +27,14 @@ while, which slows PyTorch's evenly split OpenMP work more than ONNX Runtime's p
     .venv/bin/python bench/deploy_groups.py --model "vgg11 sparse" --passes 4 --repeats 50 \
         --runtimes onnxruntime-int8/u8 --copies 5 [--warm-ms 0 --timed-ms 0]
     .venv/bin/python bench/deploy_groups.py --model "vgg11 tucker" --passes 40 --repeats 8 --batch 64 \
-        --runtimes torch-int8/x86,onnxruntime-int8/u8
+        --runtimes torch-int8/x86,onnxruntime-int8/u8 [--busy-cpu 1]
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -101,6 +102,8 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=1, help="--passes: load each runtime this many times")
     ap.add_argument("--warm-ms", type=float, default=None, help="--passes: untimed ms a turn (default the plan's)")
     ap.add_argument("--timed-ms", type=float, default=None, help="--passes: timed ms a turn (default the plan's)")
+    ap.add_argument("--busy-cpu", type=int, default=None,
+                    help="--passes: keep this CPU busy with another process meanwhile (one core at half speed)")
     args = ap.parse_args()
     torch.set_num_threads(S["threads"])
     names = [r.strip() for r in args.runtimes.split(",")] if args.passes else ORT + TORCH_INT8 + ["eager"]
@@ -118,6 +121,12 @@ def main() -> None:
         plan = dataclasses.replace(plan, warm_s=plan.warm_s if args.warm_ms is None else args.warm_ms / 1000,
                                    timed_s=plan.timed_s if args.timed_ms is None else args.timed_ms / 1000)
         print(f"plan: {plan}")
+        busy = None
+        if args.busy_cpu is not None:  # a busy loop pinned to one CPU: our threads there get half of it
+            busy = subprocess.Popen([sys.executable, "-c", "import os; os.sched_setaffinity(0, {%d})\nwhile True: "
+                                     "pass" % args.busy_cpu])
+            time.sleep(0.5)
+            print(f"CPU {args.busy_cpu} kept busy by process {busy.pid} meanwhile")
         pairs = []
         for p in range(args.passes):
             cores = [core_speed_ratio()]
@@ -130,8 +139,13 @@ def main() -> None:
                   + "  | order: " + " < ".join(sorted(ms, key=ms.get))
                   + (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}" if copies > 1 else "")
                   + f"  | core speed ratio before / after: {cores[0]} / {cores[1]}", flush=True)
+        if busy is not None:
+            busy.kill()
+            busy.wait()
         if pairs:
             print(by_core_state(pairs, *list(ms)[:2]))
+            print(f"{list(ms)[0]} / {list(ms)[1]} over all passes: median {statistics.median(r for _, r in pairs):.2f}, "
+                  f"{min(r for _, r in pairs):.2f}-{max(r for _, r in pairs):.2f}")
         return
     if args.after_switch:
         order = ["eager"] + ORT[:2] + TORCH_INT8[::-1]  # torch x86 right after an ONNX Runtime session

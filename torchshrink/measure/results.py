@@ -109,10 +109,9 @@ def core_speeds(loops: int = 300_000, settle: float = 0.05) -> dict[int, float] 
     """Milliseconds one fixed pure-Python loop of ``loops`` steps takes on each CPU this process may run on (the
     calling thread pinned to each in turn, then given back all of them), after ``settle`` seconds of sleep (the
     threads of a runtime that just ran stop spin-waiting and would otherwise share a core with the loop): a
-    snapshot of how fast each core runs now. On a virtual machine whose host runs other guests on the same physical cores one vCPU can run at half the
-    speed of the other for a while (no ``steal`` shows it), and a runtime that splits its work evenly among its
-    threads (PyTorch's OpenMP) then waits for the slow one, while one that balances its work (ONNX Runtime's pool)
-    loses less. None where the thread cannot be pinned (not Linux).
+    snapshot of how fast each core runs now. On a virtual machine one vCPU can run at half the speed of the other
+    for a while (its host runs other guests on the same physical cores; the ``steal`` count does not show it),
+    which a benchmark records beside its timings. None where the thread cannot be pinned (not Linux).
 
     >>> s = core_speeds(10_000)
     >>> s is None or (sorted(s) == sorted(os.sched_getaffinity(0)) and min(s.values()) > 0)
