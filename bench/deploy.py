@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -241,8 +242,18 @@ def _auto(models: dict, acc: dict, name: str, example: torch.Tensor, int8: bool,
     return fastest(keep, example, batch, repeats, warmup=5, threads=S["threads"])[0]
 
 
+@contextmanager
+def _watched(key: str, steal: dict, cores: dict):
+    """Record, under ``key``, the host's steal % while the body runs and the slowest / fastest core just before and
+    just after it."""
+    before = core_speed_ratio()
+    with StealMeter() as meter:
+        yield
+    steal[key], cores[key] = meter.percent, [before, core_speed_ratio()]
+
+
 def part_time(names: list[str], results: str = "deploy") -> None:
-    """Time every saved model in its runtime, interleaved per model; auto's picks; write bench/results/deploy.*."""
+    """Time every saved model in its runtime, interleaved per model; auto's picks; write bench/results/<results>.*."""
     torch.set_num_threads(S["threads"])
     acc = json.loads((CACHE / "accuracy.json").read_text())
     L = loaders()
@@ -258,27 +269,21 @@ def part_time(names: list[str], results: str = "deploy") -> None:
         picks, steal, cores = {}, {}, {}
         for batch, reps in ((1, S["auto_repeats_b1"]), (64, S["auto_repeats_b64"])):
             cands = {t: m for t, m in models.items() if t != "eager (float model)"}
-            cores[f"auto_b{batch}"] = [core_speed_ratio()]
-            with StealMeter() as meter:
+            with _watched(f"auto_b{batch}", steal, cores):
                 picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
-            steal[f"auto_b{batch}"] = meter.percent
-            cores[f"auto_b{batch}"].append(core_speed_ratio())
             picks[f"auto_int8_b{batch}"] = _auto(cands, acc, name, example, True, batch, reps)
         # the table times as auto does (torchshrink.deploy.choose.fastest): every runtime side by side, then those
         # within 15% of the fastest again among themselves with twice the rounds, both timings pooled
         samples: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
         timed_again: dict[int, list[str]] = {}
         for b in (1, 64):
-            cores[f"table_b{b}"] = [core_speed_ratio()]
-            with StealMeter() as meter:
+            with _watched(f"table_b{b}", steal, cores):
                 first = latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
                                      real=True, block=timing_block(models.values()), samples=samples[b])
                 ms = {k: v.median_ms for k, v in first.items()}
                 close = time_near_ties(models, ms, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
                                        samples=samples[b], reference=("eager (float model)",))
             timed_again[b] = close if len(close) > 1 else []
-            steal[f"table_b{b}"] = meter.percent
-            cores[f"table_b{b}"].append(core_speed_ratio())
         lat = {b: {k: summarize(v, b, S["threads"]) for k, v in samples[b].items()} for b in (1, 64)}
         halves = {b: _halves(samples[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"

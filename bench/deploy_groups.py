@@ -90,6 +90,26 @@ def by_core_state(pairs: list[tuple[float, float]], first: str, second: str) -> 
             f"in between {len(pairs) - len(alike) - len(slow)} passes")
 
 
+def passes(models: dict, x: torch.Tensor, args: argparse.Namespace, plan, names: list[str],
+           copies: int) -> list[tuple[float, float]]:
+    """``--passes``: time ``models`` ``args.passes`` times in a row; print each pass; return, per pass, (the larger
+    core-speed probe, the first model's latency / the second's)."""
+    first, second = list(models)[:2] if len(models) > 1 else (None, None)
+    pairs = []
+    for p in range(args.passes):
+        cores = [core_speed_ratio()]
+        lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"], block=plan, real=True)
+        cores.append(core_speed_ratio())
+        ms = {k: v.median_ms for k, v in lat.items()}
+        if first is not None and None not in cores:
+            pairs.append((max(cores), ms[first] / ms[second]))
+        print(f"pass {p + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in ms.items())
+              + "  | order: " + " < ".join(sorted(ms, key=ms.get))
+              + (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}" if copies > 1 else "")
+              + f"  | core speed ratio before / after: {cores[0]} / {cores[1]}", flush=True)
+    return pairs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="residual pair")
@@ -127,24 +147,16 @@ def main() -> None:
                                      "pass" % args.busy_cpu])
             time.sleep(0.5)
             print(f"CPU {args.busy_cpu} kept busy by process {busy.pid} meanwhile")
-        pairs = []
-        for p in range(args.passes):
-            cores = [core_speed_ratio()]
-            lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"], block=plan, real=True)
-            cores.append(core_speed_ratio())
-            ms = {k: v.median_ms for k, v in lat.items()}
-            if len(ms) > 1 and None not in cores:
-                pairs.append((max(cores), ms[list(ms)[0]] / ms[list(ms)[1]]))
-            print(f"pass {p + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in ms.items())
-                  + "  | order: " + " < ".join(sorted(ms, key=ms.get))
-                  + (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}" if copies > 1 else "")
-                  + f"  | core speed ratio before / after: {cores[0]} / {cores[1]}", flush=True)
-        if busy is not None:
-            busy.kill()
-            busy.wait()
+        try:
+            pairs = passes(models, x, args, plan, names, copies)
+        finally:  # never leave the busy loop running (an error, Ctrl-C)
+            if busy is not None:
+                busy.kill()
+                busy.wait()
         if pairs:
-            print(by_core_state(pairs, *list(ms)[:2]))
-            print(f"{list(ms)[0]} / {list(ms)[1]} over all passes: median {statistics.median(r for _, r in pairs):.2f}, "
+            first, second = list(models)[:2]
+            print(by_core_state(pairs, first, second))
+            print(f"{first} / {second} over all passes: median {statistics.median(r for _, r in pairs):.2f}, "
                   f"{min(r for _, r in pairs):.2f}-{max(r for _, r in pairs):.2f}")
         return
     if args.after_switch:

@@ -5,6 +5,7 @@ import pytest
 
 from torchshrink.measure.results import core_speed_ratio, core_speeds
 
+
 def _can_pin() -> bool:
     return hasattr(os, "sched_setaffinity") and core_speeds(1_000, settle=0.0) is not None
 
