@@ -272,23 +272,24 @@ def part_time(names: list[str], results: str = "deploy") -> None:
             with _watched(f"auto_b{batch}", steal, cores):
                 picks[f"auto_b{batch}"] = _auto(cands, acc, name, example, False, batch, reps)
             picks[f"auto_int8_b{batch}"] = _auto(cands, acc, name, example, True, batch, reps)
-        # the table times as auto does (torchshrink.deploy.choose.fastest): every runtime side by side, then those
-        # within 15% of the fastest again among themselves with twice the rounds, both timings pooled
-        samples: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
-        timed_again: dict[int, list[str]] = {}
+        # the table times as auto decides (torchshrink.deploy.choose.fastest): every runtime side by side (its
+        # latencies and speedups), then those within 15% of the fastest again among themselves with twice the
+        # rounds, which alone ranks them (vs_fastest)
+        first: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
+        again: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
+        best: dict[int, str] = {}
         for b in (1, 64):
             with _watched(f"table_b{b}", steal, cores):
-                first = latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
-                                     real=True, block=timing_block(models.values()), samples=samples[b])
-                ms = {k: v.median_ms for k, v in first.items()}
+                lat_b = latency_many(models, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
+                                     real=True, block=timing_block(models.values()), samples=first[b])
+                ms = {k: v.median_ms for k, v in lat_b.items()}
                 close = time_near_ties(models, ms, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
-                                       samples=samples[b], reference=("eager (float model)",))
-            timed_again[b] = close if len(close) > 1 else []
-        lat = {b: {k: summarize(v, b, S["threads"]) for k, v in samples[b].items()} for b in (1, 64)}
-        halves = {b: _halves(samples[b]) for b in (1, 64)}
+                                       samples=again[b], reference=("eager (float model)",))
+            best[b] = min(close, key=ms.get)
+        lat = {b: {k: summarize(v, b, S["threads"]) for k, v in first[b].items()} for b in (1, 64)}
+        rank = {b: _ranking(first[b], again[b], best[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
         eager[name] = (lat[1][ref].median_ms, lat[64][ref].median_ms)
-        fast = {b: min(v.median_ms for k, v in lat[b].items() if k != "eager (float model)") for b in (1, 64)}
         for t in [t for t in models if t != "eager (float model)"]:
             r = acc[name][t]
             b1, b64 = lat[1][t].median_ms, lat[64][t].median_ms
@@ -296,9 +297,12 @@ def part_time(names: list[str], results: str = "deploy") -> None:
                          "method": MODELS[name][1], "seed": S["seed"], "top1": r["top1"], "val_top1": r["val_top1"],
                          "latency_ms_b1": b1, "latency_ms_b64": b64,
                          "speedup_b1": eager[name][0] / b1, "speedup_b64": eager[name][1] / b64,
-                         "vs_fastest_b1": b1 / fast[1], "vs_fastest_b64": b64 / fast[64],
-                         "vs_fastest_halves_b1": halves[1][t], "vs_fastest_halves_b64": halves[64][t],
-                         "timed_again_b1": t in timed_again[1], "timed_again_b64": t in timed_again[64],
+                         "vs_fastest_b1": rank[1][t][0], "vs_fastest_b64": rank[64][t][0],
+                         "vs_fastest_halves_b1": rank[1][t][1], "vs_fastest_halves_b64": rank[64][t][1],
+                         "fastest_b1": best[1] == t, "fastest_b64": best[64] == t,
+                         "timed_again_b1": t in again[1], "timed_again_b64": t in again[64],
+                         "latency_again_ms_b1": _median_ms(again[1].get(t)),
+                         "latency_again_ms_b64": _median_ms(again[64].get(t)),
                          "host_steal_pct": steal, "core_speed_ratio": cores,
                          "auto_b1": picks["auto_b1"] == t, "auto_b64": picks["auto_b64"] == t,
                          "auto_int8_b1": picks["auto_int8_b1"] == t, "auto_int8_b64": picks["auto_int8_b64"] == t,
@@ -317,15 +321,25 @@ def _pair(v: list) -> str:
     return " / ".join("-" if x is None else f"{x:.2f}" for x in v)
 
 
-def _halves(samples: dict[str, list[float]]) -> dict[str, list[float]]:
-    """Each runtime's latency / the fastest's, on the first half of the table's rounds and on the second: how far
-    the table itself reproduces its own ranking (the samples are in round order; the float reference is left out)."""
-    out: dict[str, list[float]] = {k: [] for k in samples}
-    for half in (0, 1):
-        med = {k: statistics.median(v[:len(v) // 2] if half == 0 else v[len(v) // 2:]) for k, v in samples.items()}
-        top = min(m for k, m in med.items() if k != "eager (float model)")
-        for k in samples:
-            out[k].append(round(med[k] / top, 3))
+def _median_ms(calls: list[float] | None) -> float | None:
+    return round(1000 * statistics.median(calls), 4) if calls else None
+
+
+def _ranking(first: dict[str, list[float]], again: dict[str, list[float]],
+             best: str) -> dict[str, tuple[float, list[float]]]:
+    """Each runtime's latency / the fastest's (``best``), over all the rounds and over their first and second half
+    alone (how far the table reproduces its own ranking; the samples are in round order): from the second timing
+    for those timed again (``again``, the near ties, best among them), from the first for the others (the float
+    reference of an int8 model left out)."""
+    out: dict[str, tuple[float, list[float]]] = {}
+    for k in first:
+        if k == "eager (float model)":
+            continue
+        calls = again if k in again else first
+        a, b = calls[k], calls[best]
+        halves = [statistics.median(a[:len(a) // 2]) / statistics.median(b[:len(b) // 2]),
+                  statistics.median(a[len(a) // 2:]) / statistics.median(b[len(b) // 2:])]
+        out[k] = (round(statistics.median(a) / statistics.median(b), 4), [round(h, 3) for h in halves])
     return out
 
 
@@ -347,7 +361,7 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float, res
         for b in (1, 64):
             pick = next((r for r in rs if r[f"auto_b{b}"]), None)
             if pick:
-                fast = min(rs, key=lambda r: r[f"latency_ms_b{b}"])
+                fast = next(r for r in rs if r[f"fastest_b{b}"])
                 halves, within = pick[f"vs_fastest_halves_b{b}"], pick[f"vs_fastest_b{b}"] <= 1.05
                 checks.append({"model": name, "batch": b, "auto": pick["runtime"], "vs_fastest": pick[f"vs_fastest_b{b}"],
                                "within_5pct": within, "fastest": fast["runtime"],
@@ -377,14 +391,18 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float, res
              "runtime's threads have stopped spin-waiting (a deployed model has its runtime to itself) and the "
              "model runs steadily, then 4 calls and at least 10 ms of calls timed; "
              f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64; then, as `auto` decides, the "
-             "runtimes within 15% of the fastest again among themselves with twice the rounds, both timings "
-             "pooled: timed_again_*), 2 threads, on 64 test images; "
+             "runtimes within 15% of the fastest again among themselves with twice the rounds: timed_again_*), 2 "
+             "threads, on 64 test images; the latencies and speedups come from the first timing (every runtime "
+             "in the same rounds as the eager reference), the ranking of those timed again from the second alone "
+             "(latency_again_ms_*: a few runtimes taking turns in short rounds are compared over seconds, not over "
+             "the long rounds of every runtime, so the machine's drift cancels out better); "
              "speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
              "against its float ResNet-8x4). top1: test images after export, each model reloaded from its saved "
              "file. auto_b1/auto_b64: the runtime `auto` picks (validation top-1 within 1 point of eager, then "
              "timed on its own at that batch), auto_int8_*: among the int8 runtimes; vs_fastest: latency / the "
-             "fastest runtime's for that model in this table; the halves: the same ratios on the first and on "
-             "the second half of the table's rounds alone, i.e. how well the table reproduces its own ranking; "
+             "fastest runtime's for that model in this table (both from the second timing where both were timed "
+             "again); the halves: the same ratios on the first and on the second half of those rounds alone, i.e. "
+             "how well the table reproduces its own ranking; "
              "CPU steal: the share of the VM's CPU time its host gave to other guests while auto (at that batch) "
              "and while the table timed (from /proc/stat), which slows runtimes unequally; the cores: how much "
              "longer a fixed loop took on the slowest CPU than on the fastest just before and just after auto and "

@@ -19,6 +19,9 @@ Each pass also prints how much slower the slowest CPU ran a fixed loop than the 
 it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency over the second's in
 the passes where the cores ran alike and in those where one ran slow: on a VM one vCPU can run at half speed for a
 while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes, one core at half speed on purpose.
+``--beside R,...``: each pass times ``--runtimes`` twice, alone and in the same rounds as these other runtimes
+(as bench/deploy.py's first timing has every runtime side by side), and the end gives the first runtime's latency
+over the second's in each: how much the company of slower runtimes in long rounds blurs a close comparison.
 
     .venv/bin/python bench/deploy_groups.py --model "residual pair"
     .venv/bin/python bench/deploy_groups.py --model "residual pair" --after-switch [--settle 0.03]
@@ -28,11 +31,15 @@ while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes,
         --runtimes onnxruntime-int8/u8 --copies 5 [--warm-ms 0 --timed-ms 0]
     .venv/bin/python bench/deploy_groups.py --model "vgg11 tucker" --passes 40 --repeats 8 --batch 64 \
         --runtimes torch-int8/x86,onnxruntime-int8/u8 [--busy-cpu 1]
+    .venv/bin/python bench/deploy_groups.py --model "vgg11 pruned" --passes 8 --repeats 20 --batch 64 \
+        --runtimes onnxruntime-int8/s8,onnxruntime-int8/torch,onnxruntime-int8/u8 \
+        --beside eager,compile,channels-last,onnxruntime,torch-int8/x86,torch-int8/fbgemm,torch-int8/onednn
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import statistics
 import subprocess
 import sys
@@ -110,6 +117,26 @@ def passes(models: dict, x: torch.Tensor, args: argparse.Namespace, plan, names:
     return pairs
 
 
+def alone_and_beside(models: dict, extra: dict, x: torch.Tensor, args: argparse.Namespace) -> None:
+    """``--beside``: per pass, ``models`` timed alone and then beside ``extra`` (each with its own plan, as
+    bench/deploy.py's two timings); print the first model's latency over the second's in each, and their spread."""
+    first, second = list(models)[:2]
+    ratios: dict[str, list[float]] = {"alone": [], "beside the others": []}
+    for p in range(args.passes):
+        line = []
+        for mode, group in (("alone", models), ("beside the others", {**models, **extra})):
+            lat = latency_many(group, x, args.batch, args.repeats, 5, S["threads"], block=timing_block(group.values()),
+                               real=True)
+            ratios[mode].append(lat[first].median_ms / lat[second].median_ms)
+            line.append(f"{mode}: " + "  ".join(f"{k} {lat[k].median_ms:.3f}" for k in models)
+                        + f" (ratio {ratios[mode][-1]:.3f})")
+        print(f"pass {p + 1}: " + " | ".join(line), flush=True)
+    for mode, v in ratios.items():
+        sd = statistics.pstdev(math.log(r) for r in v)
+        print(f"{first} / {second} {mode}: median {statistics.median(v):.3f}, {min(v):.3f}-{max(v):.3f}, "
+              f"pass-to-pass sd {100 * sd:.1f}%")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="residual pair")
@@ -122,12 +149,17 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=1, help="--passes: load each runtime this many times")
     ap.add_argument("--warm-ms", type=float, default=None, help="--passes: untimed ms a turn (default the plan's)")
     ap.add_argument("--timed-ms", type=float, default=None, help="--passes: timed ms a turn (default the plan's)")
+    ap.add_argument("--beside", default="",
+                    help="--passes: also time --runtimes beside these runtimes (comma-separated), alternating")
     ap.add_argument("--busy-cpu", type=int, default=None,
                     help="--passes: keep this CPU busy with another process meanwhile (one core at half speed)")
     args = ap.parse_args()
     torch.set_num_threads(S["threads"])
     names = [r.strip() for r in args.runtimes.split(",")] if args.passes else ORT + TORCH_INT8 + ["eager"]
-    files = {n: CACHE / "deployed" / f"{slug(args.model)}__{slug(n)}.pt" for n in names}
+    extra_names = [r.strip() for r in args.beside.split(",") if r.strip()] if args.passes else []
+    if extra_names and args.copies > 1:
+        sys.exit("bench/deploy_groups.py: --beside and --copies do not go together; give one of them")
+    files = {n: CACHE / "deployed" / f"{slug(args.model)}__{slug(n)}.pt" for n in names + extra_names}
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         sys.exit(f"bench/deploy_groups.py: {missing[0]} does not exist; run bench/deploy.py --part export first")
@@ -137,6 +169,9 @@ def main() -> None:
     x = next(iter(loaders().test))[0][:1]  # one test image, as bench/deploy.py times batch 1
     if args.passes:
         x = next(iter(loaders().test))[0][:64]
+        if extra_names:
+            extra = {n: models.pop(n) for n in extra_names}
+            return alone_and_beside(models, extra, x, args)
         plan = timing_block(models.values())
         plan = dataclasses.replace(plan, warm_s=plan.warm_s if args.warm_ms is None else args.warm_ms / 1000,
                                    timed_s=plan.timed_s if args.timed_ms is None else args.timed_ms / 1000)

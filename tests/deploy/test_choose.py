@@ -143,14 +143,17 @@ def test_qat_refuses_auto_and_bad_engines_are_named():
 
 
 class _Counted(torch.nn.Module):
-    """Counts its calls; ``pause`` seconds of sleep make it clearly slower."""
+    """Counts its calls; ``pause`` seconds of sleep make it clearly slower (``later`` seconds instead from call
+    ``switch_at`` on: a model that slows down between two timings)."""
 
-    def __init__(self, pause: float = 0.0) -> None:
+    def __init__(self, pause: float = 0.0, later: float | None = None, switch_at: int = 0) -> None:
         super().__init__()
-        self.calls, self.pause = 0, pause
+        self.calls, self.pause, self.later, self.switch_at = 0, pause, later, switch_at
 
     def forward(self, x):
         self.calls += 1
+        if self.later is not None and self.calls > self.switch_at:
+            self.pause = self.later
         if self.pause:
             import time
 
@@ -170,18 +173,30 @@ def test_near_ties_are_timed_again_before_one_is_kept():
 
 
 def test_a_reference_is_timed_beside_the_candidates_but_never_kept_nor_timed_again():
+    import statistics
+
     from torchshrink.deploy.choose import time_near_ties
     from torchshrink.measure import latency_many
 
     ref, a, b = _Counted(), _Counted(pause=0.004), _Counted(pause=0.004)
-    models, x, samples = {"ref": ref, "a": a, "b": b}, torch.ones(1, 4), {}
-    first = latency_many(models, x, 1, 5, 1, block=1, real=True, samples=samples)  # as bench/deploy.py's table
+    models, x, first_calls, again = {"ref": ref, "a": a, "b": b}, torch.ones(1, 4), {}, {}
+    first = latency_many(models, x, 1, 5, 1, block=1, real=True, samples=first_calls)  # as bench/deploy.py's table
     ms = {k: v.median_ms for k, v in first.items()}
-    close = time_near_ties(models, ms, x, 1, 5, warmup=1, block=1, samples=samples, reference=("ref",))
+    close = time_near_ties(models, ms, x, 1, 5, warmup=1, block=1, samples=again, reference=("ref",))
     best = min(close, key=ms.get)
     assert best in ("a", "b") and ms["ref"] < ms[best]  # the fastest, but a reference
     assert ref.calls == 1 + 5 and a.calls == b.calls == 1 + 5 + 1 + 10
-    assert len(samples["ref"]) == 5 and len(samples["a"]) == len(samples["b"]) == 15  # both timings kept
+    assert "ref" not in again and len(again["a"]) == len(again["b"]) == 10  # the second timing's calls only
+    assert ms["a"] == pytest.approx(1000 * statistics.median(again["a"]))  # decided by it alone, not pooled
+
+
+def test_the_second_timing_decides_between_near_ties():
+    from torchshrink.deploy.choose import fastest
+
+    # "a" leads the first timing (1 warm-up + 5 timed calls at 4 ms), then runs at 8 ms; "b" runs at 4.5 ms
+    a, b = _Counted(pause=0.004, later=0.008, switch_at=6), _Counted(pause=0.0045)
+    best, ms, _ = fastest({"a": a, "b": b}, torch.ones(1, 4), repeats=5, warmup=1, block=1)
+    assert best == "b" and ms["a"] > 1.5 * ms["b"]
 
 
 def test_a_quantize_report_counts_the_parameters_of_a_model_that_went_to_onnx_runtime():

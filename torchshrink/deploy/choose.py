@@ -196,8 +196,10 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
     median ms, the thread count). What ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
 
-    Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and both
-    timings together decide: a first timing of few repeats (large batches) can put a runtime 10-15% ahead by chance.
+    Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and that
+    second timing alone decides between them (their ms are its medians): a first timing of few repeats can put a
+    runtime 10-15% ahead by chance, and a few runtimes taking turns in short rounds are compared over seconds
+    instead of over the long rounds of every runtime, so the machine's drift from second to second cancels out.
     (:func:`time_near_ties` is the second timing, for callers that time a baseline beside the candidates.)
 
     >>> import torch.nn as nn
@@ -207,10 +209,9 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
     ('small', ['big', 'small'])
     """
     plan = timing_block(prepared.values()) if block is None else block
-    samples: dict[str, list[float]] = {}
-    lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True, samples=samples)
+    lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True)
     ms = {k: v.median_ms for k, v in lat.items()}
-    close = time_near_ties(prepared, ms, example, batch_size, repeats, warmup, threads, block, near, samples)
+    close = time_near_ties(prepared, ms, example, batch_size, repeats, warmup, threads, block, near)
     return min(close, key=ms.get), ms, next(iter(lat.values())).threads
 
 
@@ -219,8 +220,17 @@ def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example
                    near: float = NEAR_TIE, samples: dict[str, list[float]] | None = None,
                    reference: Sequence[str] = ()) -> list[str]:
     """:func:`fastest`'s second timing: those of ``prepared`` whose median ``ms`` is within ``near`` of the fastest
-    (``reference`` left out) timed again among themselves with twice the ``repeats``, pooled with ``samples`` (the
-    first timing's calls) when given; ``ms`` updated in place. Returns their names (the fastest alone: not timed)."""
+    (``reference`` left out) timed again among themselves with twice the ``repeats``; their ``ms`` are replaced in
+    place by this timing's medians (the first timing is not pooled in: its long rounds of every runtime compare
+    them less well, see :func:`fastest`). ``samples``, when given, receives this timing's calls (seconds). Returns
+    their names (the fastest alone: not timed again), the one to keep being ``min(close, key=ms.get)``.
+
+    >>> import torch.nn as nn
+    >>> models = {"a": nn.Linear(4, 2), "b": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)}
+    >>> ms = {"a": 0.010, "b": 0.011, "big": 0.5}
+    >>> sorted(time_near_ties(models, ms, torch.ones(1, 4), 1, repeats=3, warmup=1, block=1)), ms["big"]
+    (['a', 'b'], 0.5)
+    """
     top = min(v for k, v in ms.items() if k not in reference)
     close = [k for k in prepared if k not in reference and ms[k] <= top * (1 + near)]
     if len(close) > 1:
