@@ -198,8 +198,9 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
 
     Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and that
     second timing alone decides between them (their ms are its medians): a first timing of few repeats can put a
-    runtime 10-15% ahead by chance, and a few runtimes taking turns in short rounds are compared over seconds
-    instead of over the long rounds of every runtime, so the machine's drift from second to second cancels out.
+    runtime 10-15% ahead by chance, and a few runtimes taking turns in short rounds are compared in turns closer
+    in time than in the long rounds of every runtime, where the machine's drift weighs more (on a 2-vCPU VM the
+    ratio of two near-identical models varied a little less from pass to pass that way: docs/deploy.md).
     (:func:`time_near_ties` is the second timing, for callers that time a baseline beside the candidates.)
 
     >>> import torch.nn as nn
