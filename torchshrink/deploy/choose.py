@@ -34,7 +34,9 @@ from .base import RUNTIMES, all_targets, get_runtime, is_quantized, runtime_of, 
 @dataclass
 class RuntimeChoice:
     """The target kept; each candidate's median latency (ms) at ``batch_size`` with ``threads`` threads, its top-1
-    after export (percent, on ``val_images`` validation images), and why the others were refused."""
+    after export (percent, on ``val_images`` validation images), and why the others were refused. ``timed_again``:
+    the medians (ms) of those within 15% of the fastest timed again among themselves, which chose between them
+    (:func:`fastest`); ``latency_ms`` is the first timing, every candidate side by side."""
 
     target: str
     latency_ms: dict[str, float]
@@ -45,6 +47,7 @@ class RuntimeChoice:
     val_images: int = 0
     max_top1_drop: float = 1.0
     refused: dict[str, str] = field(default_factory=dict)
+    timed_again: dict[str, float] = field(default_factory=dict)
 
     @property
     def runtime(self) -> str:
@@ -66,6 +69,9 @@ class RuntimeChoice:
         times = ", ".join(f"{t} {self.latency_ms[t]:.3f} ms" for t in order)
         why = (f"the fastest measured here (batch {self.batch_size}, {self.threads} threads: {times})" if len(order) > 1
                else f"as asked ({times} at batch {self.batch_size}, {self.threads} threads)" if order else "as asked")
+        if len(self.timed_again) > 1:  # the near ties: a second timing among themselves chose between them
+            again = ", ".join(f"{t} {v:.3f} ms" for t, v in sorted(self.timed_again.items(), key=lambda kv: kv[1]))
+            why = why[:-1] + f"; within 15% of the fastest, timed again among themselves: {again})"
         out = f"runtime: {self.target}, {why}"
         if self.top1:
             accs = ", ".join(f"{t} {self.top1[t]:.2f}" for t in order + [t for t in self.top1 if t not in order])
@@ -151,14 +157,14 @@ def choose_runtime(model: nn.Module, example: torch.Tensor, calibration: Sequenc
                                "(max_top1_drop), give calibration data, or name a runtime that runs it")
     if len(prepared) == 1:
         (best,) = prepared
-        lat_ms: dict[str, float] = {}
+        lat_ms, again = {}, {}
         n_threads = threads or torch.get_num_threads()
     else:
-        best, lat_ms, n_threads = fastest(prepared, example, batch_size, repeats, warmup, threads, block)
+        best, lat_ms, n_threads, again = fastest(prepared, example, batch_size, repeats, warmup, threads, block)
     runtime, kernel = split_target(best)
     if runtime == "torch-int8" and kernel in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = kernel  # what its int8 kernels run under from here on
-    choice = RuntimeChoice(best, lat_ms, batch_size, n_threads, top1, reference, n_val, max_top1_drop, refused)
+    choice = RuntimeChoice(best, lat_ms, batch_size, n_threads, top1, reference, n_val, max_top1_drop, refused, again)
     out = prepared[best]
     if out is not model:  # the model itself (eager) is not tagged: it is left as it was
         out.torchshrink_runtime_choice = choice
@@ -192,28 +198,31 @@ NEAR_TIE = 0.15  # runtimes within this fraction of the fastest are timed again 
 
 def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: int = 1, repeats: int = 20,
             warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
-            near: float = NEAR_TIE) -> tuple[str, dict[str, float], int]:
+            near: float = NEAR_TIE) -> tuple[str, dict[str, float], int, dict[str, float]]:
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
-    median ms, the thread count). What ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
+    median ms, the thread count, the near ties' median ms in their second timing, empty when there was none). What
+    ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
 
     Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and that
-    second timing alone decides between them (their ms are its medians): a first timing of few repeats can put a
+    second timing alone decides between them (its medians are returned apart): a first timing of few repeats can put a
     runtime 10-15% ahead by chance, and a few runtimes taking turns in short rounds are compared in turns closer
     in time than in the long rounds of every runtime, where the machine's drift weighs more (on a 2-vCPU VM the
     ratio of two near-identical models varied a little less from pass to pass that way: docs/deploy.md).
     (:func:`time_near_ties` is the second timing, for callers that time a baseline beside the candidates.)
 
     >>> import torch.nn as nn
-    >>> best, ms, _ = fastest({"small": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)},
+    >>> best, ms, _, again = fastest({"small": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)},
     ...                       torch.ones(1, 4), repeats=5, warmup=1, block=1)
-    >>> best, sorted(ms)
-    ('small', ['big', 'small'])
+    >>> best, sorted(ms), again
+    ('small', ['big', 'small'], {})
     """
     plan = timing_block(prepared.values()) if block is None else block
     lat = latency_many(prepared, example, batch_size, repeats, warmup, threads, block=plan, real=True)
-    ms = {k: v.median_ms for k, v in lat.items()}
+    first = {k: v.median_ms for k, v in lat.items()}
+    ms = dict(first)
     close = time_near_ties(prepared, ms, example, batch_size, repeats, warmup, threads, block, near)
-    return min(close, key=ms.get), ms, next(iter(lat.values())).threads
+    again = {k: ms[k] for k in close} if len(close) > 1 else {}
+    return min(close, key=ms.get), first, next(iter(lat.values())).threads, again
 
 
 def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example: torch.Tensor, batch_size: int,
