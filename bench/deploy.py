@@ -287,6 +287,7 @@ def part_time(names: list[str], results: str = "deploy") -> None:
                                        samples=again[b], reference=("eager (float model)",))
             best[b] = min(close, key=ms.get)
         lat = {b: {k: summarize(v, b, S["threads"]) for k, v in first[b].items()} for b in (1, 64)}
+        lat_again = {b: {k: summarize(v, b, S["threads"]).median_ms for k, v in again[b].items()} for b in (1, 64)}
         rank = {b: _ranking(first[b], again[b], best[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
         eager[name] = (lat[1][ref].median_ms, lat[64][ref].median_ms)
@@ -301,8 +302,7 @@ def part_time(names: list[str], results: str = "deploy") -> None:
                          "vs_fastest_halves_b1": rank[1][t][1], "vs_fastest_halves_b64": rank[64][t][1],
                          "fastest_b1": best[1] == t, "fastest_b64": best[64] == t,
                          "timed_again_b1": t in again[1], "timed_again_b64": t in again[64],
-                         "latency_again_ms_b1": _median_ms(again[1].get(t)),
-                         "latency_again_ms_b64": _median_ms(again[64].get(t)),
+                         "latency_again_ms_b1": lat_again[1].get(t), "latency_again_ms_b64": lat_again[64].get(t),
                          "host_steal_pct": steal, "core_speed_ratio": cores,
                          "auto_b1": picks["auto_b1"] == t, "auto_b64": picks["auto_b64"] == t,
                          "auto_int8_b1": picks["auto_int8_b1"] == t, "auto_int8_b64": picks["auto_int8_b64"] == t,
@@ -319,10 +319,6 @@ def part_time(names: list[str], results: str = "deploy") -> None:
 
 def _pair(v: list) -> str:
     return " / ".join("-" if x is None else f"{x:.2f}" for x in v)
-
-
-def _median_ms(calls: list[float] | None) -> float | None:
-    return round(1000 * statistics.median(calls), 4) if calls else None
 
 
 def _ranking(first: dict[str, list[float]], again: dict[str, list[float]],

@@ -159,6 +159,8 @@ def main() -> None:
     extra_names = [r.strip() for r in args.beside.split(",") if r.strip()] if args.passes else []
     if extra_names and args.copies > 1:
         sys.exit("bench/deploy_groups.py: --beside and --copies do not go together; give one of them")
+    if extra_names and len(names) < 2:
+        sys.exit("bench/deploy_groups.py: --beside compares the first two --runtimes; name at least two")
     files = {n: CACHE / "deployed" / f"{slug(args.model)}__{slug(n)}.pt" for n in names + extra_names}
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:

@@ -67,11 +67,11 @@ class RuntimeChoice:
         """
         order = sorted(self.latency_ms, key=self.latency_ms.get)
         times = ", ".join(f"{t} {self.latency_ms[t]:.3f} ms" for t in order)
+        if len(self.timed_again) > 1:  # the near ties: a second timing among themselves chose between them
+            times += f"; within {NEAR_TIE:.0%} of the fastest, timed again among themselves: " + ", ".join(
+                f"{t} {v:.3f} ms" for t, v in sorted(self.timed_again.items(), key=lambda kv: kv[1]))
         why = (f"the fastest measured here (batch {self.batch_size}, {self.threads} threads: {times})" if len(order) > 1
                else f"as asked ({times} at batch {self.batch_size}, {self.threads} threads)" if order else "as asked")
-        if len(self.timed_again) > 1:  # the near ties: a second timing among themselves chose between them
-            again = ", ".join(f"{t} {v:.3f} ms" for t, v in sorted(self.timed_again.items(), key=lambda kv: kv[1]))
-            why = why[:-1] + f"; within 15% of the fastest, timed again among themselves: {again})"
         out = f"runtime: {self.target}, {why}"
         if self.top1:
             accs = ", ".join(f"{t} {self.top1[t]:.2f}" for t in order + [t for t in self.top1 if t not in order])
