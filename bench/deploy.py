@@ -383,9 +383,10 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float, res
               f"{c['host_steal_pct_auto']} / {c['host_steal_pct_table']} | "
               f"{_pair(c['core_speed_ratio_auto'])}; {_pair(c['core_speed_ratio_table'])} |" for c in checks]
     notes = ("Each model is timed in every runtime that runs it, interleaved (rounds in a new order each, each "
-             "runtime's turn 30 ms of sleep, then 2 calls and at least 5 ms of calls untimed, so that the previous "
-             "runtime's threads have stopped spin-waiting (a deployed model has its runtime to itself) and the "
-             "model runs steadily, then 4 calls and at least 10 ms of calls timed; "
+             "runtime's turn 10 ms of sleep and more until the process's other threads are idle, up to 250 ms, "
+             "then 2 calls and at least 5 ms of calls untimed, so that the previous runtime's threads have "
+             "stopped spin-waiting (a deployed model has its runtime to itself) and the model runs steadily, "
+             "then 4 calls and at least 10 ms of calls timed; "
              f"{S['repeats_b1']} rounds at batch 1, {S['repeats_b64']} at batch 64; then, as `auto` decides, the "
              "runtimes within 15% of the fastest again among themselves with twice the rounds: timed_again_*), 2 "
              "threads, on 64 test images; the latencies and speedups come from the first timing (every runtime "

@@ -19,6 +19,13 @@ Each pass also prints how much slower the slowest CPU ran a fixed loop than the 
 it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency over the second's in
 the passes where the cores ran alike and in those where one ran slow: on a VM one vCPU can run at half speed for a
 while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes, one core at half speed on purpose.
+``--settle-ms`` and ``--idle-wait-ms`` replace the plan's sleep before a turn and its wait for idle threads (30 and 0:
+the plan before the wait, a fixed 30 ms sleep).
+
+``--spin``: instead, how long each runtime's threads go on using the CPU after its last call (the main thread
+asleep): the CPU ms the process used in each 20 ms after it, median of 10 tries, at ``--batch``. A next runtime's
+calls share the cores with those threads; torchshrink.measure.latency.wait_idle waits them out.
+
 ``--beside R,...``: each pass times ``--runtimes`` twice, alone and in the same rounds as these other runtimes
 (as bench/deploy.py's first timing has every runtime side by side), and the end gives the first runtime's latency
 over the second's in each: how much the company of slower runtimes in long rounds blurs a close comparison.
@@ -31,6 +38,8 @@ over the second's in each: how much the company of slower runtimes in long round
         --runtimes onnxruntime-int8/u8 --copies 5 [--warm-ms 0 --timed-ms 0]
     .venv/bin/python bench/deploy_groups.py --model "vgg11 tucker" --passes 40 --repeats 8 --batch 64 \
         --runtimes torch-int8/x86,onnxruntime-int8/u8 [--busy-cpu 1]
+    .venv/bin/python bench/deploy_groups.py --model "vgg11 tucker" --spin --batch 64 \
+        --runtimes onnxruntime-int8/u8,onnxruntime,torch-int8/x86,eager
     .venv/bin/python bench/deploy_groups.py --model "vgg11 pruned" --passes 8 --repeats 20 --batch 64 \
         --runtimes onnxruntime-int8/s8,onnxruntime-int8/torch,onnxruntime-int8/u8 \
         --beside eager,compile,channels-last,onnxruntime,torch-int8/x86,torch-int8/fbgemm,torch-int8/onednn
@@ -78,6 +87,28 @@ def after_switch(models: dict, x: torch.Tensor, calls: int = 16, rounds: int = 3
                     times[k][i].append(time.perf_counter() - t0)
     for k, per_call in times.items():
         print(f"{k:24s}" + " ".join(f"{1000 * statistics.median(v):.2f}" for v in per_call), flush=True)
+
+
+def spin_tail(models: dict, x: torch.Tensor, tries: int = 10, windows: int = 10) -> None:
+    """``--spin``: print, per runtime, the CPU ms the process used in each 20 ms after the runtime's last call
+    (3 calls after a 0.5 s sleep, then the main thread naps 5 ms at a time; median over ``tries``)."""
+    with torch.inference_mode():
+        for name, m in models.items():
+            for _ in range(5):
+                m(x)
+            used = [[] for _ in range(windows)]
+            for _ in range(tries):
+                time.sleep(0.5)
+                for _ in range(3):
+                    m(x)
+                c0, t0, marks = time.process_time(), time.perf_counter(), [0.0]
+                while len(marks) <= windows:
+                    time.sleep(0.005)
+                    if time.perf_counter() - t0 >= 0.02 * len(marks):
+                        marks.append(time.process_time() - c0)
+                for w in range(windows):
+                    used[w].append(1000 * (marks[w + 1] - marks[w]))
+            print(f"{name:24s}" + " ".join(f"{statistics.median(u):5.1f}" for u in used), flush=True)
 
 
 def copy_spread(ms: dict[str, float], names: list[str], copies: int) -> str:
@@ -149,13 +180,18 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=1, help="--passes: load each runtime this many times")
     ap.add_argument("--warm-ms", type=float, default=None, help="--passes: untimed ms a turn (default the plan's)")
     ap.add_argument("--timed-ms", type=float, default=None, help="--passes: timed ms a turn (default the plan's)")
+    ap.add_argument("--settle-ms", type=float, default=None, help="--passes: sleep before a turn (default the plan's)")
+    ap.add_argument("--idle-wait-ms", type=float, default=None,
+                    help="--passes: the most ms to wait for idle threads after it (default the plan's; 0: none)")
+    ap.add_argument("--spin", action="store_true", help="CPU used by each runtime's threads after its last call")
     ap.add_argument("--beside", default="",
                     help="--passes: also time --runtimes beside these runtimes (comma-separated), alternating")
     ap.add_argument("--busy-cpu", type=int, default=None,
                     help="--passes: keep this CPU busy with another process meanwhile (one core at half speed)")
     args = ap.parse_args()
     torch.set_num_threads(S["threads"])
-    names = [r.strip() for r in args.runtimes.split(",")] if args.passes else ORT + TORCH_INT8 + ["eager"]
+    listed = args.passes or args.spin
+    names = [r.strip() for r in args.runtimes.split(",")] if listed else ORT + TORCH_INT8 + ["eager"]
     extra_names = [r.strip() for r in args.beside.split(",") if r.strip()] if args.passes else []
     if extra_names and args.copies > 1:
         sys.exit("bench/deploy_groups.py: --beside and --copies do not go together; give one of them")
@@ -169,6 +205,9 @@ def main() -> None:
     models = {n if copies == 1 else f"{n}#{c + 1}": load_model(f).eval()
               for n, f in files.items() for c in range(copies)}
     x = next(iter(loaders().test))[0][:1]  # one test image, as bench/deploy.py times batch 1
+    if args.spin:
+        print(f"CPU ms used in each 20 ms after a runtime's last call at batch {args.batch} (one core: 20)")
+        return spin_tail(models, next(iter(loaders().test))[0][:args.batch])
     if args.passes:
         x = next(iter(loaders().test))[0][:64]
         if extra_names:
@@ -176,7 +215,9 @@ def main() -> None:
             return alone_and_beside(models, extra, x, args)
         plan = timing_block(models.values())
         plan = dataclasses.replace(plan, warm_s=plan.warm_s if args.warm_ms is None else args.warm_ms / 1000,
-                                   timed_s=plan.timed_s if args.timed_ms is None else args.timed_ms / 1000)
+                                   timed_s=plan.timed_s if args.timed_ms is None else args.timed_ms / 1000,
+                                   settle=plan.settle if args.settle_ms is None else args.settle_ms / 1000,
+                                   idle_wait=plan.idle_wait if args.idle_wait_ms is None else args.idle_wait_ms / 1000)
         print(f"plan: {plan}")
         busy = None
         if args.busy_cpu is not None:  # a busy loop pinned to one CPU: our threads there get half of it

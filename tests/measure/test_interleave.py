@@ -1,6 +1,7 @@
 """Interleaved timing: untimed calls at each turn, a sleep before it, a new order each round."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import torch.nn as nn
 
 from torchshrink.deploy.base import timing_block
 from torchshrink.measure import Interleave, latency_many
+from torchshrink.measure.latency import wait_idle
 
 
 class Log(nn.Module):
@@ -54,6 +56,54 @@ def test_settle_sleeps_before_each_turn():
     assert min(gaps) >= 0.02
 
 
+def spin_in_a_thread(seconds: float, stop: threading.Event | None = None) -> threading.Thread:
+    """A thread that busy-waits ``seconds`` (or until ``stop`` is set), as a thread pool's idle workers do."""
+    def spin() -> None:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds and not (stop and stop.is_set()):
+            pass
+
+    t = threading.Thread(target=spin, daemon=True)
+    t.start()
+    return t
+
+
+def test_wait_idle_waits_out_a_spinning_thread_and_no_longer():
+    assert wait_idle(0.5) < 0.1  # nothing spins: one nap or so
+    t = spin_in_a_thread(0.08)
+    slept = wait_idle(0.5)
+    t.join()
+    assert 0.06 <= slept < 0.3  # until the spinning stopped, not up to the cap
+
+
+def test_wait_idle_gives_up_at_its_most():
+    stop = threading.Event()
+    t = spin_in_a_thread(10.0, stop)
+    try:
+        slept = wait_idle(0.1)
+    finally:
+        stop.set()
+        t.join()
+    assert 0.1 <= slept < 0.3
+
+
+def test_a_turn_waits_for_the_previous_pools_threads():
+    calls: list = []
+    spinners: list = []
+
+    class Spawns(Log):  # a model whose "runtime" leaves a thread spinning 60 ms after each call
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            spinners.append(spin_in_a_thread(0.06))
+            return super().forward(x)
+
+    latency_many({"a": Spawns("a", calls), "b": Log("b", calls)}, (4,), repeats=3, warmup=0,
+                 block=Interleave(block=1, idle_wait=0.5))
+    for t in spinners:
+        t.join()
+    gaps = [t2 - t1 for (n1, t1), (n2, t2) in zip(calls, calls[1:]) if n1 == "a"]
+    assert len(gaps) == 3 and min(gaps) >= 0.05  # b's turn began once a's thread had stopped
+
+
 def test_a_turn_of_fast_calls_goes_on_for_its_seconds_and_one_of_slow_calls_for_its_counts():
     def timer(pause: float):
         n = [0]
@@ -82,7 +132,8 @@ def test_timed_seconds_give_fast_models_more_samples_in_latency_many():
 
 
 @pytest.mark.parametrize("bad", [dict(block=0), dict(block=2, untimed=2), dict(block=2, settle=-1.0),
-                                 dict(block=2, warm_s=-0.1), dict(block=2, timed_s=-1.0)])
+                                 dict(block=2, warm_s=-0.1), dict(block=2, timed_s=-1.0),
+                                 dict(block=2, idle_wait=-0.5)])
 def test_a_bad_plan_is_refused(bad):
     with pytest.raises(ValueError, match="Interleave needs"):
         Interleave(**bad)
@@ -103,7 +154,7 @@ def test_each_onnx_runtime_session_counts_as_a_pool_of_its_own():
     a, b = rt.prepare(m, x, kernel), rt.prepare(m, x, kernel)
     assert timing_block([m, nn.ReLU()]) == Interleave()  # one pool: PyTorch's
     plan = timing_block([a, b])  # two ONNX Runtime sessions, two pools
-    assert plan.untimed >= 1 and plan.settle > 0 and plan.shuffle
+    assert plan.untimed >= 1 and plan.settle > 0 and plan.idle_wait >= 0.1 and plan.shuffle
     assert timing_block([m, a]) == plan
 
 

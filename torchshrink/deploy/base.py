@@ -213,15 +213,16 @@ def runtime_of(model: nn.Module) -> str:
 def timing_block(models: Iterable[nn.Module]) -> Interleave:
     """How an interleaved timing takes turns among ``models`` (:class:`~torchshrink.measure.latency.Interleave`):
     when they run in more than one thread pool (PyTorch's, ONNX Runtime's: each ONNX Runtime session has its own),
-    each model's turn starts after a 30 ms sleep, its first 2 calls (and at least 5 ms of calls) untimed, then
-    4 calls (and at least 10 ms) timed, in a new order each round: the previous pool's threads spin-wait after its
-    last call and would share the cores with the next runtime's first calls, and the first calls after a sleep are
+    each model's turn starts after a 10 ms sleep and once the process's other threads are idle (up to 250 ms
+    more), its first 2 calls (and at least 5 ms of calls) untimed, then 4 calls (and at least 10 ms) timed, in a
+    new order each round: the previous pool's threads spin-wait after its last call (ONNX Runtime's for 40-50 ms
+    on a 2-core VM) and would share the cores with the next runtime's calls, and the first calls after a sleep are
     slower and noisier than the model running steadily. Else one call per turn, in a fixed order.
 
     >>> timing_block([nn.Linear(2, 2), nn.ReLU()])
-    Interleave(block=1, untimed=0, settle=0.0, shuffle=False, warm_s=0.0, timed_s=0.0)
+    Interleave(block=1, untimed=0, settle=0.0, shuffle=False, warm_s=0.0, timed_s=0.0, idle_wait=0.0)
     """
     pools = {getattr(m, "thread_pool", "torch") for m in models}
     if len(pools) == 1:
         return Interleave()
-    return Interleave(block=6, untimed=2, settle=0.03, shuffle=True, warm_s=0.005, timed_s=0.01)
+    return Interleave(block=6, untimed=2, settle=0.01, shuffle=True, warm_s=0.005, timed_s=0.01, idle_wait=0.25)

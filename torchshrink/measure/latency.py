@@ -53,10 +53,13 @@ class Interleave:
     model running steadily, not the first few calls after the sleep.
 
     Models in different runtimes have different thread pools, and a pool's idle threads spin-wait for a while
-    after its last call (ONNX Runtime's for over 10 ms on a 2-core CPU): the next runtime's first calls then share
-    the cores with them (a torch int8 ResNet-8 pair took 8.4 ms on its first call after ONNX Runtime, about 2 ms
-    once its turn had gone on; ``bench/deploy_groups.py --after-switch``). Sleeping ``settle`` and leaving the
-    first calls untimed measures each model as it runs deployed, alone in its runtime. The calls right after a
+    after its last call: the next runtime's calls then share the cores with them (a torch int8 ResNet-8 pair took
+    8.4 ms on its first call after ONNX Runtime, about 2 ms once its turn had gone on; ``bench/deploy_groups.py
+    --after-switch``). How long varies: on a 2-core Xeon VM ONNX Runtime's worker burnt a whole core for 40-50 ms
+    after its last call, PyTorch's OpenMP threads about 8 ms (``bench/deploy_groups.py --spin``), longer than a
+    fixed 30 ms sleep. So a turn starts after ``settle`` seconds of sleep and then, up to ``idle_wait`` seconds
+    more, once the process's other threads have stopped using the CPU (:func:`wait_idle`); leaving the first
+    calls untimed as well measures each model as it runs deployed, alone in its runtime. The calls right after a
     sleep are slower and noisier than those that follow, on a VM most of all: five sessions of one ONNX Runtime
     int8 model (the sparse VGG-11, 0.25-0.43 ms a call) timed side by side, in six passes of 50 rounds, had their
     slowest median 1.06-1.13x (mean 1.09x) their fastest with 2 untimed and 4 timed calls a turn, 1.02-1.09x
@@ -72,12 +75,20 @@ class Interleave:
     shuffle: bool = False
     warm_s: float = 0.0
     timed_s: float = 0.0
+    idle_wait: float = 0.0
 
     def __post_init__(self) -> None:
         if (self.block < 1 or not 0 <= self.untimed < self.block or self.settle < 0 or self.warm_s < 0
-                or self.timed_s < 0):
-            raise ValueError("Interleave needs block >= 1, 0 <= untimed < block and settle, warm_s, timed_s >= 0; "
-                             f"got {self}")
+                or self.timed_s < 0 or self.idle_wait < 0):
+            raise ValueError("Interleave needs block >= 1, 0 <= untimed < block and settle, warm_s, timed_s, "
+                             f"idle_wait >= 0; got {self}")
+
+    def before_turn(self) -> None:
+        """The pause before a model's turn: ``settle`` seconds, then :func:`wait_idle` for up to ``idle_wait``."""
+        if self.settle:
+            time.sleep(self.settle)
+        if self.idle_wait:
+            wait_idle(self.idle_wait)
 
     def turn(self, call) -> list[float]:
         """One model's turn: ``call()`` (which times one call and returns its seconds) as this plan says; the
@@ -102,6 +113,24 @@ class Interleave:
     def of(cls, block: "int | Interleave") -> "Interleave":
         """``block`` as an Interleave: an int ``n > 1`` is ``n`` calls in a row with the first untimed."""
         return block if isinstance(block, Interleave) else cls(block, 1 if block > 1 else 0)
+
+
+def wait_idle(most: float, step: float = 0.005, busy: float = 0.1) -> float:
+    """Sleep in ``step``-second naps until the process's other threads used under ``busy`` of a core during one
+    (a thread pool's workers spin-waiting after their last call stop), ``most`` seconds at the most; the seconds
+    slept. The calling thread sleeps meanwhile, so the process's CPU time (:func:`time.process_time`, all its
+    threads) grows only by what the others use.
+
+    >>> wait_idle(0.05) < 0.05 + 0.02  # nothing else runs in this process: one nap
+    True
+    """
+    t0 = time.perf_counter()
+    while True:
+        c0, n0 = time.process_time(), time.perf_counter()
+        time.sleep(step)
+        c1, n1 = time.process_time(), time.perf_counter()
+        if c1 - c0 < busy * (n1 - n0) or n1 - t0 >= most:
+            return n1 - t0
 
 
 def summarize(times: list[float], batch_size: int, threads: int) -> Latency:
@@ -190,10 +219,8 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
             if plan.shuffle:
                 rng.shuffle(order)
             for k in order:
-                t = timers[k]
-                if plan.settle:
-                    time.sleep(plan.settle)  # the previous model's runtime: its threads stop spin-waiting
-                times[k].extend(plan.turn(t))
+                plan.before_turn()  # the previous model's runtime: its threads stop spin-waiting
+                times[k].extend(plan.turn(timers[k]))
             r += 1
     return {k: summarize(times[k], batch_size, n_threads) for k in models}
 
