@@ -192,6 +192,21 @@ def test_a_reference_is_timed_beside_the_candidates_but_never_kept_nor_timed_aga
     assert ms["a"] == pytest.approx(1000 * statistics.median(again["a"]))  # decided by it alone, not pooled
 
 
+def test_a_runtime_named_in_also_is_timed_again_beside_the_near_ties_whatever_its_first_timing():
+    from torchshrink.deploy.choose import time_near_ties
+
+    # "late" trails the first timing (as a runtime caught by a slow spell would), then runs as fast as the others:
+    # bench/deploy.py names auto's pick so that it is compared with the fastest side by side
+    a, b, late = _Counted(pause=0.004), _Counted(pause=0.004), _Counted(pause=0.003)
+    models, x, again = {"a": a, "b": b, "late": late}, torch.ones(1, 4), {}
+    first = {"a": 4.0, "b": 4.1, "late": 30.0}  # the first timing's medians
+    ms = dict(first)
+    close = time_near_ties(models, ms, x, 1, 5, warmup=1, block=1, samples=again, also=("late",))
+    assert sorted(close) == ["a", "b", "late"] and len(again["late"]) == 10
+    assert min(close, key=ms.get) == "late" and ms["late"] < 0.9 * min(ms["a"], ms["b"])
+    assert sorted(time_near_ties(models, dict(first), x, 1, 5, warmup=1, block=1)) == ["a", "b"]  # not named: out
+
+
 def test_the_second_timing_decides_between_near_ties():
     from torchshrink.deploy.choose import fastest
 

@@ -228,12 +228,13 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
 def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example: torch.Tensor, batch_size: int,
                    repeats: int, warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
                    near: float = NEAR_TIE, samples: dict[str, list[float]] | None = None,
-                   reference: Sequence[str] = ()) -> list[str]:
+                   reference: Sequence[str] = (), also: Sequence[str] = ()) -> list[str]:
     """:func:`fastest`'s second timing: those of ``prepared`` whose median ``ms`` is within ``near`` of the fastest
-    (``reference`` left out) timed again among themselves with twice the ``repeats``; their ``ms`` are replaced in
-    place by this timing's medians (the first timing is not pooled in: its long rounds of every runtime compare
-    them less well, see :func:`fastest`). ``samples``, when given, receives this timing's calls (seconds). Returns
-    their names (the fastest alone: not timed again), the one to keep being ``min(close, key=ms.get)``.
+    (``reference`` left out), and those named in ``also`` whatever their first timing, timed again among themselves
+    with twice the ``repeats``; their ``ms`` are replaced in place by this timing's medians (the first timing is not
+    pooled in: its long rounds of every runtime compare them less well, see :func:`fastest`). ``samples``, when
+    given, receives this timing's calls (seconds). Returns their names (the fastest alone: not timed again), the one
+    to keep being ``min(close, key=ms.get)``.
 
     >>> import torch.nn as nn
     >>> models = {"a": nn.Linear(4, 2), "b": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)}
@@ -242,7 +243,7 @@ def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example
     (['a', 'b'], 0.5)
     """
     top = min(v for k, v in ms.items() if k not in reference)
-    close = [k for k in prepared if k not in reference and ms[k] <= top * (1 + near)]
+    close = [k for k in prepared if k not in reference and (ms[k] <= top * (1 + near) or k in also)]
     if len(close) > 1:
         group = {k: prepared[k] for k in close}
         again = latency_many(group, example, batch_size, 2 * repeats, warmup, threads,
