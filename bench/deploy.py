@@ -48,7 +48,7 @@ from torchshrink.deploy import candidates_for, deploy, runtime_of  # noqa: E402
 from torchshrink.deploy.base import timing_block  # noqa: E402
 from torchshrink.deploy.choose import fastest, time_near_ties  # noqa: E402
 from torchshrink.engine import FitConfig, OptimConfig, evaluate, fit  # noqa: E402
-from torchshrink.measure import bench_meta, latency_many, summarize, write_results  # noqa: E402
+from torchshrink.measure import bench_meta, latency_many, paired_medians, summarize, write_results  # noqa: E402
 from torchshrink.measure.results import StealMeter, busy_processes, core_speed_ratio  # noqa: E402
 from torchshrink.models import create_model, load_model, save_model  # noqa: E402
 
@@ -278,6 +278,7 @@ def part_time(names: list[str], results: str = "deploy") -> None:
         # against the fastest side by side, not against the long rounds of every runtime
         first: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
         again: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}
+        turns: dict[int, dict[str, list[float]]] = {1: {}, 64: {}}  # the second timing's turns, by round
         best: dict[int, str] = {}
         for b in (1, 64):
             with _watched(f"table_b{b}", steal, cores):
@@ -286,11 +287,11 @@ def part_time(names: list[str], results: str = "deploy") -> None:
                 ms = {k: v.median_ms for k, v in lat_b.items()}
                 close = time_near_ties(models, ms, example, b, S[f"repeats_b{b}"], warmup=5, threads=S["threads"],
                                        samples=again[b], reference=("eager (float model)",),
-                                       also=(picks[f"auto_b{b}"],))
+                                       also=(picks[f"auto_b{b}"],), turns=turns[b])
             best[b] = min(close, key=ms.get)
         lat = {b: {k: summarize(v, b, S["threads"]) for k, v in first[b].items()} for b in (1, 64)}
-        lat_again = {b: {k: summarize(v, b, S["threads"]).median_ms for k, v in again[b].items()} for b in (1, 64)}
-        rank = {b: _ranking(first[b], again[b], best[b]) for b in (1, 64)}
+        lat_again = {b: paired_medians(turns[b]) for b in (1, 64)}
+        rank = {b: _ranking(first[b], again[b], turns[b], best[b]) for b in (1, 64)}
         ref = "eager (float model)" if name in FLOAT_OF else "eager"
         eager[name] = (lat[1][ref].median_ms, lat[64][ref].median_ms)
         for t in [t for t in models if t != "eager (float model)"]:
@@ -302,6 +303,7 @@ def part_time(names: list[str], results: str = "deploy") -> None:
                          "speedup_b1": eager[name][0] / b1, "speedup_b64": eager[name][1] / b64,
                          "vs_fastest_b1": rank[1][t][0], "vs_fastest_b64": rank[64][t][0],
                          "vs_fastest_halves_b1": rank[1][t][1], "vs_fastest_halves_b64": rank[64][t][1],
+                         "vs_fastest_unpaired_b1": rank[1][t][2], "vs_fastest_unpaired_b64": rank[64][t][2],
                          "fastest_b1": best[1] == t, "fastest_b64": best[64] == t,
                          "timed_again_b1": t in again[1], "timed_again_b64": t in again[64],
                          "latency_again_ms_b1": lat_again[1].get(t), "latency_again_ms_b64": lat_again[64].get(t),
@@ -323,21 +325,30 @@ def _pair(v: list) -> str:
     return " / ".join("-" if x is None else f"{x:.2f}" for x in v)
 
 
-def _ranking(first: dict[str, list[float]], again: dict[str, list[float]],
-             best: str) -> dict[str, tuple[float, list[float]]]:
+def _ranking(first: dict[str, list[float]], again: dict[str, list[float]], turns: dict[str, list[float]],
+             best: str) -> dict[str, tuple[float, list[float], float]]:
     """Each runtime's latency / the fastest's (``best``), over all the rounds and over their first and second half
-    alone (how far the table reproduces its own ranking; the samples are in round order): from the second timing
-    for those timed again (``again``, the near ties, best among them), from the first for the others (the float
-    reference of an int8 model left out)."""
-    out: dict[str, tuple[float, list[float]]] = {}
+    alone (how far the table reproduces its own ranking; the samples are in round order), and the same ratio of
+    plain medians: for those timed again (the near ties, best among them), from the second timing's round-paired
+    medians (``turns``, as auto decides: torchshrink.measure.paired_medians), beside the plain medians of its calls
+    (``again``); for the others from the first timing's plain medians (the float reference of an int8 model left
+    out)."""
+    out: dict[str, tuple[float, list[float], float]] = {}
+    n = min((len(v) for v in turns.values()), default=0)
     for k in first:
         if k == "eager (float model)":
             continue
         calls = again if k in again else first
         a, b = calls[k], calls[best]
-        halves = [statistics.median(a[:len(a) // 2]) / statistics.median(b[:len(b) // 2]),
-                  statistics.median(a[len(a) // 2:]) / statistics.median(b[len(b) // 2:])]
-        out[k] = (round(statistics.median(a) / statistics.median(b), 4), [round(h, 3) for h in halves])
+        plain = round(statistics.median(a) / statistics.median(b), 4)
+        if k in turns:
+            parts = [paired_medians({j: v[lo:hi] for j, v in turns.items()}) for lo, hi in
+                     ((0, n), (0, n // 2), (n // 2, n))]
+            r = [m[k] / m[best] for m in parts]
+        else:
+            r = [plain, statistics.median(a[:len(a) // 2]) / statistics.median(b[:len(b) // 2]),
+                 statistics.median(a[len(a) // 2:]) / statistics.median(b[len(b) // 2:])]
+        out[k] = (round(r[0], 4), [round(h, 3) for h in r[1:]], plain)
     return out
 
 
@@ -362,6 +373,7 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float, res
                 fast = next(r for r in rs if r[f"fastest_b{b}"])
                 halves, within = pick[f"vs_fastest_halves_b{b}"], pick[f"vs_fastest_b{b}"] <= 1.05
                 checks.append({"model": name, "batch": b, "auto": pick["runtime"], "vs_fastest": pick[f"vs_fastest_b{b}"],
+                               "vs_fastest_unpaired": pick[f"vs_fastest_unpaired_b{b}"],
                                "within_5pct": within, "fastest": fast["runtime"],
                                "halves": halves, "fastest_halves": fast[f"vs_fastest_halves_b{b}"],
                                "miss_in_both_halves": not within and min(halves) > 1.05,
@@ -394,8 +406,11 @@ def _write(rows: list, names: list[str], load_before: tuple, minutes: float, res
              "twice the rounds: timed_again_*), 2 "
              "threads, on 64 test images; the latencies and speedups come from the first timing (every runtime "
              "in the same rounds as the eager reference), the ranking of those timed again from the second alone "
-             "(latency_again_ms_*: a few runtimes taking turns in short rounds are compared in turns closer in "
-             "time than in the long rounds of every runtime, where the machine's drift weighs more); "
+             "(a few runtimes taking turns in short rounds are compared in turns closer in time than in the long "
+             "rounds of every runtime, where the machine's drift weighs more), by round-paired medians "
+             "(latency_again_ms_*: each round's turns divided by the round's geometric mean before the median, "
+             "so the drift a round shares cancels; torchshrink.measure.paired_medians; vs_fastest_unpaired_*: "
+             "the same ratio of plain medians); "
              "speedups are against the same model in PyTorch eager float in the same run (the int8 model: "
              "against its float ResNet-8x4). top1: test images after export, each model reloaded from its saved "
              "file. auto_b1/auto_b64: the runtime `auto` picks (validation top-1 within 1 point of eager, then "

@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from deploy import CACHE, S, loaders, slug  # noqa: E402
 from torchshrink.deploy.base import timing_block  # noqa: E402
-from torchshrink.measure import latency_many  # noqa: E402
+from torchshrink.measure import latency_many, paired_medians  # noqa: E402
 from torchshrink.measure.results import core_speed_ratio  # noqa: E402
 from torchshrink.models import load_model  # noqa: E402
 
@@ -133,18 +133,34 @@ def passes(models: dict, x: torch.Tensor, args: argparse.Namespace, plan, names:
     """``--passes``: time ``models`` ``args.passes`` times in a row; print each pass; return, per pass, (the larger
     core-speed probe, the first model's latency / the second's)."""
     first, second = list(models)[:2] if len(models) > 1 else (None, None)
-    pairs = []
+    pairs, spread, ratio = [], {"plain": [], "paired": []}, {"plain": [], "paired": []}
     for p in range(args.passes):
         cores = [core_speed_ratio()]
-        lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"], block=plan, real=True)
+        turns: dict[str, list[float]] = {}
+        lat = latency_many(models, x, args.batch, args.repeats, 5, S["threads"], block=plan, real=True, turns=turns)
         cores.append(core_speed_ratio())
-        ms = {k: v.median_ms for k, v in lat.items()}
+        ms, pm = {k: v.median_ms for k, v in lat.items()}, paired_medians(turns)
         if first is not None and None not in cores:
             pairs.append((max(cores), ms[first] / ms[second]))
-        print(f"pass {p + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in ms.items())
-              + "  | order: " + " < ".join(sorted(ms, key=ms.get))
-              + (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}" if copies > 1 else "")
-              + f"  | core speed ratio before / after: {cores[0]} / {cores[1]}", flush=True)
+        line = f"pass {p + 1}: " + "  ".join(f"{k} {v:.3f}" for k, v in ms.items())
+        line += "  | order: " + " < ".join(sorted(ms, key=ms.get))
+        if first is not None:
+            ratio["plain"].append(ms[first] / ms[second])
+            ratio["paired"].append(pm[first] / pm[second])
+            line += f"  | {first} / {second}: plain {ms[first] / ms[second]:.3f}, paired {pm[first] / pm[second]:.3f}"
+        if copies > 1:
+            for mode, v in (("plain", ms), ("paired", pm)):
+                spread[mode] += [max(c) / min(c) for n in names for c in [[v[f"{n}#{i + 1}"] for i in range(copies)]]]
+            line += (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}; paired: "
+                     f"{copy_spread(pm, names, copies)}")
+        print(line + f"  | core speed ratio before / after: {cores[0]} / {cores[1]}", flush=True)
+    if first is not None and args.passes > 1:
+        print(f"{first} / {second} pass to pass: " + ", ".join(
+            f"{mode} medians {statistics.median(v):.3f}, sd {100 * statistics.pstdev(math.log(r) for r in v):.1f}%"
+            for mode, v in ratio.items()))
+    if copies > 1:
+        print("identical copies' slowest / fastest over the passes (the timing's resolution): " + ", ".join(
+            f"{mode} medians mean {statistics.fmean(v):.3f}, max {max(v):.3f}" for mode, v in spread.items()))
     return pairs
 
 

@@ -178,18 +178,21 @@ def test_a_reference_is_timed_beside_the_candidates_but_never_kept_nor_timed_aga
     import statistics
 
     from torchshrink.deploy.choose import time_near_ties
-    from torchshrink.measure import latency_many
+    from torchshrink.measure import latency_many, paired_medians
 
     ref, a, b = _Counted(), _Counted(pause=0.004), _Counted(pause=0.004)
-    models, x, first_calls, again = {"ref": ref, "a": a, "b": b}, torch.ones(1, 4), {}, {}
+    models, x, first_calls, again, turns = {"ref": ref, "a": a, "b": b}, torch.ones(1, 4), {}, {}, {}
     first = latency_many(models, x, 1, 5, 1, block=1, real=True, samples=first_calls)  # as bench/deploy.py's table
     ms = {k: v.median_ms for k, v in first.items()}
-    close = time_near_ties(models, ms, x, 1, 5, warmup=1, block=1, samples=again, reference=("ref",))
+    close = time_near_ties(models, ms, x, 1, 5, warmup=1, block=1, samples=again, reference=("ref",), turns=turns)
     best = min(close, key=ms.get)
     assert best in ("a", "b") and ms["ref"] < ms[best]  # the fastest, but a reference
     assert ref.calls == 1 + 5 and a.calls == b.calls == 1 + 5 + 1 + 10
     assert "ref" not in again and len(again["a"]) == len(again["b"]) == 10  # the second timing's calls only
-    assert ms["a"] == pytest.approx(1000 * statistics.median(again["a"]))  # decided by it alone, not pooled
+    assert turns["a"] == again["a"]  # one call a turn (block=1): each round's turn is that call
+    paired = paired_medians(turns)  # decided by it alone, not pooled, the rounds paired
+    assert ms["a"] == pytest.approx(paired["a"]) and ms["b"] == pytest.approx(paired["b"])
+    assert ms["a"] != pytest.approx(1000 * statistics.median(first_calls["a"] + again["a"]))
 
 
 def test_a_runtime_named_in_also_is_timed_again_beside_the_near_ties_whatever_its_first_timing():

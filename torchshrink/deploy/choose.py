@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, TorchshrinkError
-from ..measure.latency import Interleave, latency_many
+from ..measure.latency import Interleave, latency_many, paired_medians
 from ..quant.ptq import register_int8_chooser
 from .base import RUNTIMES, all_targets, get_runtime, is_quantized, runtime_of, split_target, timing_block
 
@@ -35,8 +35,8 @@ from .base import RUNTIMES, all_targets, get_runtime, is_quantized, runtime_of, 
 class RuntimeChoice:
     """The target kept; each candidate's median latency (ms) at ``batch_size`` with ``threads`` threads, its top-1
     after export (percent, on ``val_images`` validation images), and why the others were refused. ``timed_again``:
-    the medians (ms) of those within 15% of the fastest timed again among themselves, which chose between them
-    (:func:`fastest`); ``latency_ms`` is the first timing, every candidate side by side."""
+    the round-paired medians (ms) of those within 15% of the fastest timed again among themselves, which chose
+    between them (:func:`fastest`); ``latency_ms`` is the first timing, every candidate side by side."""
 
     target: str
     latency_ms: dict[str, float]
@@ -200,14 +200,15 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
             warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
             near: float = NEAR_TIE) -> tuple[str, dict[str, float], int, dict[str, float]]:
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
-    median ms, the thread count, the near ties' median ms in their second timing, empty when there was none). What
+    median ms, the thread count, the near ties' round-paired median ms in their second timing, empty when there was none). What
     ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
 
     Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and that
-    second timing alone decides between them (its medians are returned apart): a first timing of few repeats can put a
-    runtime 10-15% ahead by chance, and a few runtimes taking turns in short rounds are compared in turns closer
-    in time than in the long rounds of every runtime, where the machine's drift weighs more (on a 2-vCPU VM the
-    ratio of two near-identical models varied a little less from pass to pass that way: docs/deploy.md).
+    second timing alone decides between them, by round-paired medians (returned apart): a first timing of few
+    repeats can put a runtime 10-15% ahead by chance, and a few runtimes taking turns in short rounds are compared
+    in turns closer in time than in the long rounds of every runtime, where the machine's drift weighs more (on a
+    2-vCPU VM the ratio of two near-identical models varied a little less from pass to pass that way:
+    docs/deploy.md); pairing the turns by round takes out the drift that remains.
     (:func:`time_near_ties` is the second timing, for callers that time a baseline beside the candidates.)
 
     >>> import torch.nn as nn
@@ -228,13 +229,16 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
 def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example: torch.Tensor, batch_size: int,
                    repeats: int, warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
                    near: float = NEAR_TIE, samples: dict[str, list[float]] | None = None,
-                   reference: Sequence[str] = (), also: Sequence[str] = ()) -> list[str]:
+                   reference: Sequence[str] = (), also: Sequence[str] = (),
+                   turns: dict[str, list[float]] | None = None) -> list[str]:
     """:func:`fastest`'s second timing: those of ``prepared`` whose median ``ms`` is within ``near`` of the fastest
     (``reference`` left out), and those named in ``also`` whatever their first timing, timed again among themselves
-    with twice the ``repeats``; their ``ms`` are replaced in place by this timing's medians (the first timing is not
-    pooled in: its long rounds of every runtime compare them less well, see :func:`fastest`). ``samples``, when
-    given, receives this timing's calls (seconds). Returns their names (the fastest alone: not timed again), the one
-    to keep being ``min(close, key=ms.get)``.
+    with twice the ``repeats``; their ``ms`` are replaced in place by this timing's round-paired medians
+    (:func:`~torchshrink.measure.latency.paired_medians`: the drift each round shared taken out, so close runtimes
+    are told apart more finely; the first timing is not pooled in: its long rounds of every runtime compare them
+    less well, see :func:`fastest`). ``samples`` and ``turns``, when given, receive this timing's calls and each
+    turn's median (seconds). Returns their names (the fastest alone: not timed again), the one to keep being
+    ``min(close, key=ms.get)``.
 
     >>> import torch.nn as nn
     >>> models = {"a": nn.Linear(4, 2), "b": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)}
@@ -246,10 +250,11 @@ def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example
     close = [k for k in prepared if k not in reference and (ms[k] <= top * (1 + near) or k in also)]
     if len(close) > 1:
         group = {k: prepared[k] for k in close}
-        again = latency_many(group, example, batch_size, 2 * repeats, warmup, threads,
-                             block=timing_block(group.values()) if block is None else block, real=True,
-                             samples=samples)
-        ms.update({k: v.median_ms for k, v in again.items()})
+        rounds: dict[str, list[float]] = {} if turns is None else turns
+        latency_many(group, example, batch_size, 2 * repeats, warmup, threads,
+                     block=timing_block(group.values()) if block is None else block, real=True, samples=samples,
+                     turns=rounds)
+        ms.update(paired_medians({k: rounds[k] for k in close}))
     return close
 
 

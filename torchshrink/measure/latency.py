@@ -6,6 +6,7 @@ Timings on shared machines are noisy; :func:`latency_many` measures several mode
 from __future__ import annotations
 
 import copy
+import math
 import random
 import statistics
 import time
@@ -143,6 +144,28 @@ def summarize(times: list[float], batch_size: int, threads: int) -> Latency:
     return Latency(1000 * statistics.median(times), 1000 * qs[0], 1000 * qs[-1], len(times), batch_size, threads)
 
 
+def paired_medians(turns: dict[str, list[float]]) -> dict[str, float]:
+    """Each model's median (ms) with the drift that its round shared taken out: ``turns`` holds, per model, one
+    number per round (a turn's median seconds, :func:`latency_many`'s ``turns``), the rounds in the same order.
+    Every round's turns are divided by that round's geometric mean over the models (how slow the machine ran
+    while they took turns), the median of each model's quotients is taken, and multiplied back by the median of
+    those geometric means. On a shared machine the speed drifts over seconds, and a round's models see much the
+    same drift: the plain medians carry it (each model's sample of the drift differs), these cancel it, so two
+    models' ratio is measured more finely. Rounds missing a model's turn are left out.
+
+    >>> drift = [1.0, 1.5, 0.8, 2.0, 1.1]  # the machine's speed, shared by the round
+    >>> t = paired_medians({"a": [d * 1.00 for d in drift], "b": [d * 1.04 for d in drift]})
+    >>> round(t["b"] / t["a"], 4)
+    1.04
+    """
+    n = min((len(v) for v in turns.values()), default=0)
+    if n == 0:
+        return {}
+    g = [math.exp(statistics.fmean(math.log(v[i]) for v in turns.values())) for i in range(n)]
+    scale = 1000 * statistics.median(g)
+    return {k: scale * statistics.median(v[i] / g[i] for i in range(n)) for k, v in turns.items()}
+
+
 def _timer(model: nn.Module, x: Example):
     cuda = x.device.type == "cuda"
 
@@ -174,7 +197,8 @@ def batch_of(example: ExampleLike, n: int) -> Any:
 def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size: int = 1, repeats: int = 30,
                  warmup: int = 5, threads: int | None = None, device: str | torch.device = "cpu",
                  min_seconds: float = 0.0, channels_last: bool = False, block: int | Interleave = 1,
-                 real: bool = False, samples: dict[str, list[float]] | None = None) -> dict[str, Latency]:
+                 real: bool = False, samples: dict[str, list[float]] | None = None,
+                 turns: dict[str, list[float]] | None = None) -> dict[str, Latency]:
     """Latency of each model on ``example`` at ``batch_size``, measured round-robin so all see the same conditions.
 
     ``example`` is a tensor, a tuple or dict of tensors, or an input shape (see :mod:`torchshrink.inputs`); its
@@ -186,7 +210,9 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
     runtime, does not (``repeats`` then counts rounds, each giving ``block - 1`` times). An :class:`Interleave`
     sets the calls in a row, how many go untimed, a sleep before each model's turn and a new order each round.
     ``samples``: a dict that keeps each model's timed calls (seconds) from one call of ``latency_many`` to the
-    next; each summary then covers all of them (a second timing pooled with a first).
+    next; each summary then covers all of them (a second timing pooled with a first). ``turns``: a dict that
+    receives, per model, the median seconds of its timed calls in each round, in round order (what
+    :func:`paired_medians` compares models by).
 
     ``channels_last=True`` times copies of the models and an input in the channels-last memory format (NHWC),
     the layout oneDNN's CPU kernels work in; the default is PyTorch's NCHW, as a model comes.
@@ -220,7 +246,10 @@ def latency_many(models: dict[str, nn.Module], example: ExampleLike, batch_size:
                 rng.shuffle(order)
             for k in order:
                 plan.before_turn()  # the previous model's runtime: its threads stop spin-waiting
-                times[k].extend(plan.turn(timers[k]))
+                calls = plan.turn(timers[k])
+                times[k].extend(calls)
+                if turns is not None:
+                    turns.setdefault(k, []).append(statistics.median(calls))
             r += 1
     return {k: summarize(times[k], batch_size, n_threads) for k in models}
 
