@@ -13,7 +13,9 @@ position shows how long the previous runtime's spin-waiting threads slow the nex
 ``--passes N``: instead, how well a ranking reproduces: the runtimes named in ``--runtimes`` timed at ``--batch``
 as bench/deploy.py times its table (``--repeats`` rounds), N times in a row; prints each pass's medians and order.
 ``--copies K`` loads each of them K times (K sessions of the same file, timed as if different runtimes): how far
-apart the timing puts models that are identical, i.e. the smallest difference it can resolve. ``--warm-ms`` and
+apart the timing puts models that are identical, i.e. the smallest difference it can resolve. Each pass gives the
+first two runtimes' ratio by plain medians and by round-paired medians (torchshrink.measure.paired_medians, how
+``auto`` ranks near ties), the end their pass-to-pass spread, and with ``--copies`` the copies' spread under each. ``--warm-ms`` and
 ``--timed-ms`` replace the plan's seconds of untimed and timed calls a turn (0 and 0: 2 untimed calls, 4 timed).
 Each pass also prints how much slower the slowest CPU ran a fixed loop than the fastest just before and just after
 it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency over the second's in

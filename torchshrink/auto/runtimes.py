@@ -67,7 +67,7 @@ RUNTIMES = _Runtimes()
 
 # What a search measures every float candidate in by default: PyTorch, and ONNX Runtime float and int8 (the runtimes
 # that ran the benchmarks' models fastest at batch 1 on 2-core CPUs, bench/results/deploy.md). torch.compile is left
-# out (minutes to prepare each candidate, 0.88-1.3x eager's speed at batch 1 there, far behind ONNX Runtime); name
+# out (minutes to prepare each candidate, 0.85-1.3x eager's speed at batch 1 there, far behind ONNX Runtime); name
 # it in ``runtimes`` to add it.
 DEFAULT = ("eager", "onnxruntime", "onnxruntime-int8/u8", "onnxruntime-int8/s8", "onnxruntime-int8/torch")
 
