@@ -45,7 +45,7 @@ def test_latency_many_gives_one_turn_median_a_round_for_each_model():
     import torch
     import torch.nn as nn
 
-    from torchshrink.measure.latency import Interleave
+    from torchshrink.measure import Interleave  # (the package's: doctest collection may import latency.py anew)
 
     turns, samples = {}, {}
     latency_many({"a": nn.Linear(4, 2), "b": nn.Linear(4, 8)}, torch.ones(1, 4), repeats=7, warmup=1,

@@ -200,15 +200,15 @@ def fastest(prepared: dict[str, nn.Module], example: torch.Tensor, batch_size: i
             warmup: int = 10, threads: int | None = None, block: int | Interleave | None = None,
             near: float = NEAR_TIE) -> tuple[str, dict[str, float], int, dict[str, float]]:
     """Time prepared models side by side on ``batch_size`` rows of ``example``: (the fastest's name, each one's
-    median ms, the thread count, the near ties' round-paired median ms in their second timing, empty when there was none). What
-    ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
+    median ms, the thread count, the near ties' round-paired median ms in their second timing, empty when there was
+    none). What ``runtime="auto"`` decides by, given the candidates that kept their accuracy.
 
     Those within ``near`` of the fastest are timed again, among themselves, with twice the repeats, and that
     second timing alone decides between them, by round-paired medians (returned apart): a first timing of few
     repeats can put a runtime 10-15% ahead by chance, and a few runtimes taking turns in short rounds are compared
     in turns closer in time than in the long rounds of every runtime, where the machine's drift weighs more (on a
     2-vCPU VM the ratio of two near-identical models varied a little less from pass to pass that way:
-    docs/deploy.md); pairing the turns by round takes out the drift that remains.
+    docs/deploy.md); pairing the turns by round takes out the drift a round shares, which tipped the worst passes.
     (:func:`time_near_ties` is the second timing, for callers that time a baseline beside the candidates.)
 
     >>> import torch.nn as nn
@@ -234,9 +234,8 @@ def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example
     """:func:`fastest`'s second timing: those of ``prepared`` whose median ``ms`` is within ``near`` of the fastest
     (``reference`` left out), and those named in ``also`` whatever their first timing, timed again among themselves
     with twice the ``repeats``; their ``ms`` are replaced in place by this timing's round-paired medians
-    (:func:`~torchshrink.measure.latency.paired_medians`: the drift each round shared taken out, so close runtimes
-    are told apart more finely; the first timing is not pooled in: its long rounds of every runtime compare them
-    less well, see :func:`fastest`). ``samples`` and ``turns``, when given, receive this timing's calls and each
+    (:func:`~torchshrink.measure.latency.paired_medians`: the drift each round shared taken out; the first timing is
+    not pooled in: its long rounds of every runtime compare them less well, see :func:`fastest`). ``samples`` and ``turns``, when given, receive this timing's calls and each
     turn's median (seconds). Returns their names (the fastest alone: not timed again), the one to keep being
     ``min(close, key=ms.get)``.
 
