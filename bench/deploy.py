@@ -335,6 +335,7 @@ def _ranking(first: dict[str, list[float]], again: dict[str, list[float]], turns
     out)."""
     out: dict[str, tuple[float, list[float], float]] = {}
     n = min((len(v) for v in turns.values()), default=0)
+    parts = [paired_medians({j: v[lo:hi] for j, v in turns.items()}) for lo, hi in ((0, n), (0, n // 2), (n // 2, n))]
     for k in first:
         if k == "eager (float model)":
             continue
@@ -342,8 +343,6 @@ def _ranking(first: dict[str, list[float]], again: dict[str, list[float]], turns
         a, b = calls[k], calls[best]
         plain = round(statistics.median(a) / statistics.median(b), 4)
         if k in turns:
-            parts = [paired_medians({j: v[lo:hi] for j, v in turns.items()}) for lo, hi in
-                     ((0, n), (0, n // 2), (n // 2, n))]
             r = [m[k] / m[best] for m in parts]
         else:
             r = [plain, statistics.median(a[:len(a) // 2]) / statistics.median(b[:len(b) // 2]),

@@ -15,12 +15,12 @@ as bench/deploy.py times its table (``--repeats`` rounds), N times in a row; pri
 ``--copies K`` loads each of them K times (K sessions of the same file, timed as if different runtimes): how far
 apart the timing puts models that are identical, i.e. the smallest difference it can resolve. Each pass gives the
 first two runtimes' ratio by plain medians and by round-paired medians (torchshrink.measure.paired_medians, how
-``auto`` ranks near ties), the end their pass-to-pass spread, and with ``--copies`` the copies' spread under each. ``--warm-ms`` and
-``--timed-ms`` replace the plan's seconds of untimed and timed calls a turn (0 and 0: 2 untimed calls, 4 timed).
-Each pass also prints how much slower the slowest CPU ran a fixed loop than the fastest just before and just after
-it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency over the second's in
-the passes where the cores ran alike and in those where one ran slow: on a VM one vCPU can run at half speed for a
-while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes, one core at half speed on purpose.
+``auto`` ranks near ties), the end their pass-to-pass spread, and with ``--copies`` the copies' spread under each.
+``--warm-ms`` and ``--timed-ms`` replace the plan's seconds of untimed and timed calls a turn (0 and 0: 2 untimed
+calls, 4 timed). Each pass also prints how much slower the slowest CPU ran a fixed loop than the fastest just
+before and just after it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency
+over the second's in the passes where the cores ran alike and in those where one ran slow: on a VM one vCPU can run
+at half speed for a while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes, one core at half speed on purpose.
 ``--settle-ms`` and ``--idle-wait-ms`` replace the plan's sleep before a turn and its wait for idle threads (30 and 0:
 the plan before the wait, a fixed 30 ms sleep).
 
@@ -113,10 +113,14 @@ def spin_tail(models: dict, x: torch.Tensor, tries: int = 10, windows: int = 10)
             print(f"{name:24s}" + " ".join(f"{statistics.median(u):5.1f}" for u in used), flush=True)
 
 
-def copy_spread(ms: dict[str, float], names: list[str], copies: int) -> str:
+def copy_ratios(ms: dict[str, float], names: list[str], copies: int) -> dict[str, float]:
     """For each runtime, its slowest copy's median over its fastest's (identical models: 1.000 if timing were exact)."""
-    return ", ".join(f"{n} {max(v) / min(v):.3f}" for n in names
-                     for v in [[ms[f"{n}#{c + 1}"] for c in range(copies)]])
+    return {n: max(v) / min(v) for n in names for v in [[ms[f"{n}#{c + 1}"] for c in range(copies)]]}
+
+
+def copy_spread(ms: dict[str, float], names: list[str], copies: int) -> str:
+    """:func:`copy_ratios` as text."""
+    return ", ".join(f"{n} {r:.3f}" for n, r in copy_ratios(ms, names, copies).items())
 
 
 def by_core_state(pairs: list[tuple[float, float]], first: str, second: str) -> str:
@@ -149,10 +153,10 @@ def passes(models: dict, x: torch.Tensor, args: argparse.Namespace, plan, names:
         if first is not None:
             ratio["plain"].append(ms[first] / ms[second])
             ratio["paired"].append(pm[first] / pm[second])
-            line += f"  | {first} / {second}: plain {ms[first] / ms[second]:.3f}, paired {pm[first] / pm[second]:.3f}"
+            line += f"  | {first} / {second}: plain {ratio['plain'][-1]:.3f}, paired {ratio['paired'][-1]:.3f}"
         if copies > 1:
             for mode, v in (("plain", ms), ("paired", pm)):
-                spread[mode] += [max(c) / min(c) for n in names for c in [[v[f"{n}#{i + 1}"] for i in range(copies)]]]
+                spread[mode] += copy_ratios(v, names, copies).values()
             line += (f"  | copies' slowest / fastest: {copy_spread(ms, names, copies)}; paired: "
                      f"{copy_spread(pm, names, copies)}")
         print(line + f"  | core speed ratio before / after: {cores[0]} / {cores[1]}", flush=True)

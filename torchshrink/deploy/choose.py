@@ -235,9 +235,9 @@ def time_near_ties(prepared: dict[str, nn.Module], ms: dict[str, float], example
     (``reference`` left out), and those named in ``also`` whatever their first timing, timed again among themselves
     with twice the ``repeats``; their ``ms`` are replaced in place by this timing's round-paired medians
     (:func:`~torchshrink.measure.latency.paired_medians`: the drift each round shared taken out; the first timing is
-    not pooled in: its long rounds of every runtime compare them less well, see :func:`fastest`). ``samples`` and ``turns``, when given, receive this timing's calls and each
-    turn's median (seconds). Returns their names (the fastest alone: not timed again), the one to keep being
-    ``min(close, key=ms.get)``.
+    not pooled in: its long rounds of every runtime compare them less well, see :func:`fastest`). ``samples`` and
+    ``turns``, when given, receive this timing's calls and each turn's median (seconds). Returns their names (the
+    fastest alone: not timed again), the one to keep being ``min(close, key=ms.get)``.
 
     >>> import torch.nn as nn
     >>> models = {"a": nn.Linear(4, 2), "b": nn.Linear(4, 2), "big": nn.Sequential(*[nn.Linear(4, 4)] * 50)}
