@@ -20,9 +20,9 @@ first two runtimes' ratio by plain medians and by round-paired medians (torchshr
 calls, 4 timed). Each pass also prints how much slower the slowest CPU ran a fixed loop than the fastest just
 before and just after it (torchshrink.measure.results.core_speed_ratio), and the end the first runtime's latency
 over the second's in the passes where the cores ran alike and in those where one ran slow: on a VM one vCPU can run
-at half speed for a while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes, one core at half speed on purpose.
-``--settle-ms`` and ``--idle-wait-ms`` replace the plan's sleep before a turn and its wait for idle threads (30 and 0:
-the plan before the wait, a fixed 30 ms sleep).
+at half speed for a while. ``--busy-cpu N`` keeps CPU N busy with another process during the passes, one core at
+half speed on purpose. ``--settle-ms`` and ``--idle-wait-ms`` replace the plan's sleep before a turn and its wait for
+idle threads (30 and 0: the plan before the wait, a fixed 30 ms sleep).
 
 ``--spin``: instead, how long each runtime's threads go on using the CPU after its last call (the main thread
 asleep): the CPU ms the process used in each 20 ms after it, median of 10 tries, at ``--batch``. A next runtime's
